@@ -1,0 +1,78 @@
+"""Node parameters described once, ROS-free: nodes declare them, the launcher validates parameter files against them.
+
+A `ParamSpec` carries the default, a description with units, an optional range and whether it is read-only. Each node
+lists its specs in a ROS-free module (`<capability>/config.py`), and `NODE_PARAMETERS` maps the node name used in
+`config/robot_dog.yaml` to that list, so a parameter file can be checked before any process starts.
+"""
+
+import importlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+ParamValue = bool | int | float | str | list
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One declared node parameter."""
+
+    name: str
+    default: ParamValue
+    description: str  # what it does, with units in brackets, e.g. 'Camera rate [Hz]'
+    min_value: float | None = None
+    max_value: float | None = None
+    choices: tuple[str, ...] = ()
+    read_only: bool = False  # needs a restart to change
+
+    def check(self, value: Any) -> str | None:
+        """Return why `value` is not acceptable for this parameter, or None if it is."""
+        expected = type(self.default)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            return f'{self.name}: expected {expected.__name__}, got {type(value).__name__} {value!r}'
+        if isinstance(value, float) and not math.isfinite(value):
+            return f'{self.name}: must be finite, got {value}'
+        if self.min_value is not None and value < self.min_value:
+            return f'{self.name}: {value} is below the minimum {self.min_value}'
+        if self.max_value is not None and value > self.max_value:
+            return f'{self.name}: {value} is above the maximum {self.max_value}'
+        if self.choices and value not in self.choices:
+            return f'{self.name}: {value!r} is not one of {", ".join(self.choices)}'
+        return None
+
+
+# Parameters every groundfm node accepts besides its own (rclpy declares use_sim_time itself).
+COMMON = (ParamSpec('use_sim_time', False, 'Run on /clock instead of the wall clock'),)
+
+# node name (as in config/robot_dog.yaml) -> 'module:attribute' holding its tuple of ParamSpec.
+NODE_PARAMETERS = {
+    'sim': 'groundfm.sim.config:SIM_PARAMETERS',
+}
+
+
+def specs_for(node_name: str) -> tuple[ParamSpec, ...] | None:
+    """The parameter specs of a groundfm node, or None if the node is not one of ours."""
+    target = NODE_PARAMETERS.get(node_name)
+    if target is None:
+        return None
+    module, attribute = target.split(':')
+    return COMMON + tuple(getattr(importlib.import_module(module), attribute))
+
+
+def validate(specs: tuple[ParamSpec, ...], values: dict[str, Any]) -> list[str]:
+    """Check a node's parameter overrides; return one readable problem per bad or unknown entry."""
+    by_name = {spec.name: spec for spec in specs}
+    problems = []
+    for name, value in values.items():
+        spec = by_name.get(name)
+        if spec is None:
+            close = [n for n in by_name if n.split('_')[0] == name.split('_')[0]]
+            hint = f' (did you mean {", ".join(close)}?)' if close else ''
+            problems.append(f'{name}: unknown parameter{hint}')
+            continue
+        problem = spec.check(value)
+        if problem:
+            problems.append(problem)
+    return problems
