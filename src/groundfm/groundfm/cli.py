@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         description='groundfm: 3D foundation models grounded on a quadruped, on ROS 2.',
     )
     sub = parser.add_subparsers(dest='verb', metavar='VERB', required=True)
-    for verb, module_name in VERBS.items():
+    for module_name in VERBS.values():
         importlib.import_module(module_name).add_parser(sub)
     return parser
 

@@ -5,6 +5,7 @@ lists its specs in a ROS-free module (`<capability>/config.py`), and `NODE_PARAM
 `config/robot_dog.yaml` to that list, so a parameter file can be checked before any process starts.
 """
 
+import difflib
 import importlib
 import math
 from dataclasses import dataclass
@@ -28,10 +29,9 @@ class ParamSpec:
     def check(self, value: Any) -> str | None:
         """Return why `value` is not acceptable for this parameter, or None if it is."""
         expected = type(self.default)
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            return f'{self.name}: expected {expected.__name__}, got {type(value).__name__} {value!r}'
+            hint = f' (write {value}.0: ROS parameters are typed)' if expected is float and type(value) is int else ''
+            return f'{self.name}: expected {expected.__name__}, got {type(value).__name__} {value!r}{hint}'
         if isinstance(value, float) and not math.isfinite(value):
             return f'{self.name}: must be finite, got {value}'
         if self.min_value is not None and value < self.min_value:
@@ -68,7 +68,7 @@ def validate(specs: tuple[ParamSpec, ...], values: dict[str, Any]) -> list[str]:
     for name, value in values.items():
         spec = by_name.get(name)
         if spec is None:
-            close = [n for n in by_name if n.split('_')[0] == name.split('_')[0]]
+            close = difflib.get_close_matches(name, by_name, n=1)
             hint = f' (did you mean {", ".join(close)}?)' if close else ''
             problems.append(f'{name}: unknown parameter{hint}')
             continue
