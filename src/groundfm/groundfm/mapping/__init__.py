@@ -1,0 +1,1 @@
+"""Mapping: streaming VolSplat Gaussian map (issue #5). Not landed yet."""

@@ -1,0 +1,53 @@
+"""`groundfm ask "<question>"`: ask the scene QA node; prints the answer, the reasoning and the grounded box(es)."""
+
+import argparse
+import sys
+
+import rclpy
+
+from groundfm_interfaces.srv import AskScene
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the `ask` verb."""
+    parser = subparsers.add_parser('ask', help='ask a question about the scene', description=__doc__)
+    parser.add_argument('question', help='e.g. "how many chairs are in the kitchen?"')
+    parser.add_argument('--service', default='ask_scene', help='service name (default: ask_scene)')
+    parser.add_argument('--wait', type=float, default=5.0, help='how long to wait for the service [s]')
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Call AskScene once and print the reply. Returns 0 when the node answered."""
+    if not args.question.strip():
+        print('error: the question is empty', file=sys.stderr)
+        return 2
+    rclpy.init()
+    node = rclpy.create_node('groundfm_ask')
+    try:
+        client = node.create_client(AskScene, args.service)
+        if not client.wait_for_service(timeout_sec=args.wait):
+            print(f'error: no AskScene service on {args.service!r} after {args.wait:g} s. Start the stack with '
+                  'scene:=true; the scene QA node lands with issue #6 and is not available yet.', file=sys.stderr)
+            return 1
+        future = client.call_async(AskScene.Request(question=args.question))
+        rclpy.spin_until_future_complete(node, future, timeout_sec=30.0)
+        if not future.done():
+            print('error: no reply within 30 s', file=sys.stderr)
+            return 1
+        reply = future.result()
+        if not reply.success:
+            print(f'error: {reply.message}', file=sys.stderr)
+            return 1
+        print(f'answer: {reply.answer}  (confidence {reply.confidence:.2f})\nreasoning: {reply.reasoning}')
+        for box in reply.boxes:
+            c, s = box.center.position, box.size
+            print(f'  box #{box.id} {box.color_name} {box.label}: centre ({c.x:.2f}, {c.y:.2f}, {c.z:.2f}) m, '
+                  f'size {s.x:.2f} x {s.y:.2f} x {s.z:.2f} m')
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()

@@ -1,0 +1,251 @@
+"""ROS adapter for the MuJoCo Go2 house sim: publishes sensors and state at sim time, applies JointCommand.
+
+Physics, rendering and the house live in world.py / house.py; this node only schedules them on sim time, converts
+to messages and validates commands. Topics (relative, so a namespace per robot works):
+  out: /clock, stereo/{left,right}/image_rect (rgb8) + camera_info, odom, joint_states, /tf, /tf_static,
+       sim/depth_gt (32FC1), sim/labels (32SC1) + sim/label_table (oracle, latched), sim/scene (ground truth JSON)
+  in:  joint_command (groundfm_interfaces/JointCommand)
+"""
+
+import json
+import sys
+import threading
+import time
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import Point, Pose, Twist, Vector3
+from nav_msgs.msg import Odometry
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Header, String
+
+from groundfm.geometry.rotations import quat_from_euler
+from groundfm.io import atomic_write_text
+from groundfm.ros import qos
+from groundfm.ros.convert import (
+    numpy_to_image,
+    quaternion_msg,
+    stamp_from_seconds,
+    stereo_camera_infos,
+    transform_stamped,
+)
+from groundfm.ros.params import declare_parameters
+from groundfm.ros.tf import StaticTransformBroadcaster, TransformBroadcaster
+from groundfm.sim import go2
+from groundfm.sim.config import SIM_PARAMETERS, SimConfig
+from groundfm.sim.house import generate_house
+from groundfm.sim.motors import MotorLimits, validate_motor_command
+from groundfm_interfaces.msg import JointCommand, LabelTable
+
+# REP-103 optical frame (x right, y down, z forward) expressed in camera_link (x forward, y left, z up).
+OPTICAL_IN_LINK = quat_from_euler(-np.pi / 2, 0.0, -np.pi / 2)
+FRAMES = {'map': 'map', 'odom': 'odom', 'base': 'base_link', 'camera': 'camera_link',
+          'left': 'stereo_left_optical_frame', 'right': 'stereo_right_optical_frame'}
+
+
+class SimNode(Node):
+    """Run the house sim on its own thread and publish everything at sim time."""
+
+    def __init__(self) -> None:
+        super().__init__('sim')
+        values = declare_parameters(self, SIM_PARAMETERS)
+        values.pop('use_sim_time', None)
+        self.cfg = SimConfig(**values)
+        if self.get_parameter('use_sim_time').value:
+            self.get_logger().warning('use_sim_time is true for the sim, which publishes /clock itself; ignoring it')
+            self.set_parameters([rclpy.parameter.Parameter('use_sim_time', value=False)])
+        self.house = generate_house(self.cfg.scene_seed, self.cfg.num_rooms)
+        self._limits = MotorLimits(go2.JOINT_NAMES, go2.EFFORT_LIMITS, go2.POSITION_LIMITS[:, 0],
+                                   go2.POSITION_LIMITS[:, 1])
+
+        self._pub_clock = self.create_publisher(Clock, '/clock', qos.CLOCK)
+        self._pub_left = self.create_publisher(Image, 'stereo/left/image_rect', qos.SENSOR)
+        self._pub_right = self.create_publisher(Image, 'stereo/right/image_rect', qos.SENSOR)
+        self._pub_left_info = self.create_publisher(CameraInfo, 'stereo/left/camera_info', qos.SENSOR)
+        self._pub_right_info = self.create_publisher(CameraInfo, 'stereo/right/camera_info', qos.SENSOR)
+        self._pub_depth = self.create_publisher(Image, 'sim/depth_gt', qos.SENSOR)
+        self._pub_labels = self.create_publisher(Image, 'sim/labels', qos.SENSOR)
+        self._pub_label_table = self.create_publisher(LabelTable, 'sim/label_table', qos.LATCHED)
+        self._pub_scene = self.create_publisher(String, 'sim/scene', qos.LATCHED)
+        self._pub_odom = self.create_publisher(Odometry, 'odom', qos.STATE)
+        self._pub_joints = self.create_publisher(JointState, 'joint_states', qos.STATE)
+        self._tf = TransformBroadcaster(self)
+        self._tf_static = StaticTransformBroadcaster(self)
+        self.create_subscription(JointCommand, 'joint_command', self._on_joint_command, qos.COMMAND)
+
+        self._command_time: float | None = None  # sim time of the last good command
+        self._pending_command = None
+        self._rejections: dict[str, float] = {}  # kind of rejection -> monotonic time last logged
+        self._lock = threading.Lock()
+        self._running = True
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name='sim-loop', daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise RuntimeError(f'sim failed to start: {self._error}') from self._error
+
+    # --- commands -------------------------------------------------------------------------------------------------
+    def _on_joint_command(self, msg: JointCommand) -> None:
+        try:
+            cmd = validate_motor_command(self._limits, msg.name, msg.q, msg.dq, msg.kp, msg.kd, msg.tau)
+        except ValueError as err:
+            self._log_rejection(str(err))
+            return
+        with self._lock:
+            self._pending_command = cmd
+
+    def _log_rejection(self, reason: str) -> None:
+        """Log each kind of bad command at once, then at most once per second (a flood must not flood the log)."""
+        kind = reason.split(':')[0][:40]
+        now = time.monotonic()
+        if now - self._rejections.get(kind, -1e9) >= 1.0:
+            self._rejections[kind] = now
+            self.get_logger().error(f'rejected joint_command, keeping the last good one: {reason}')
+
+    # --- the sim thread -------------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        from groundfm.sim.world import MotorCommand, SimWorld  # imports mujoco (EGL) on the thread that renders
+
+        try:
+            start = time.perf_counter()
+            self.world = SimWorld(self.house, self.cfg)
+            self.get_logger().info(
+                f'house seed {self.cfg.scene_seed}: {len(self.house.rooms)} rooms, {len(self.house.objects)} objects; '
+                f'stereo {self.cfg.image_width}x{self.cfg.image_height} at {self.cfg.camera_rate_hz:g} Hz, '
+                f'loaded in {time.perf_counter() - start:.1f} s')
+            self._publish_latched()
+        except BaseException as err:
+            self._error = err
+            self._ready.set()
+            return
+        self._ready.set()
+
+        world, cfg = self.world, self.cfg
+        periods = {'clock': 1.0 / cfg.clock_rate_hz, 'state': 1.0 / cfg.state_rate_hz,
+                   'camera': 1.0 / cfg.camera_rate_hz}
+        due = dict.fromkeys(periods, world.time)
+        wall_start, sim_start = time.perf_counter(), world.time
+        damping = True
+        while self._running and rclpy.ok(context=self.context):
+            with self._lock:
+                pending, self._pending_command = self._pending_command, None
+            if pending is not None:
+                world.set_motor_command(MotorCommand(pending.q, pending.dq, pending.kp, pending.kd, pending.tau))
+                self._command_time, damping = world.time, False
+            elif not damping and world.time - self._command_time > cfg.command_timeout_s:
+                world.set_motor_command(None)
+                damping = True
+                self.get_logger().warning(f'no joint_command for {cfg.command_timeout_s} s: motors in damping mode')
+
+            next_event = min(due.values())
+            steps = max(1, int(round((next_event - world.time) / world.physics_dt)))
+            world.step(steps)
+            now = world.time
+            stamp = stamp_from_seconds(now)
+            try:
+                if now >= due['clock'] - 1e-9:
+                    self._pub_clock.publish(Clock(clock=stamp))
+                    due['clock'] += periods['clock']
+                if now >= due['state'] - 1e-9:
+                    self._publish_state(stamp)
+                    due['state'] += periods['state']
+                if now >= due['camera'] - 1e-9:
+                    self._publish_cameras(stamp)
+                    due['camera'] += periods['camera']
+            except Exception as err:
+                if not rclpy.ok(context=self.context):
+                    break
+                self.get_logger().warning(f'publish failed: {err}', throttle_duration_sec=5.0)
+            if cfg.real_time_factor > 0:
+                lag = (now - sim_start) / cfg.real_time_factor - (time.perf_counter() - wall_start)
+                if lag > 0:
+                    time.sleep(lag)
+        world.close()
+
+    def _publish_latched(self) -> None:
+        """Static transforms, the label table and the scene ground truth, once (transient local)."""
+        stamp = stamp_from_seconds(0.0)
+        mount_t, mount_q = self.world.camera_mount()
+        half_b = self.cfg.stereo_baseline_m / 2
+        self._tf_static.send([
+            transform_stamped(FRAMES['map'], FRAMES['odom'], np.zeros(3), np.array([0, 0, 0, 1.0]), stamp),
+            transform_stamped(FRAMES['base'], FRAMES['camera'], mount_t, mount_q, stamp),
+            transform_stamped(FRAMES['camera'], FRAMES['left'], np.array([0, half_b, 0]), OPTICAL_IN_LINK, stamp),
+            transform_stamped(FRAMES['camera'], FRAMES['right'], np.array([0, -half_b, 0]), OPTICAL_IN_LINK, stamp),
+        ])
+        if self.cfg.oracle_semantics:
+            ids = [0] + [o.id for o in self.house.objects]
+            labels = ['structure'] + [o.label for o in self.house.objects]
+            self._pub_label_table.publish(LabelTable(header=Header(stamp=stamp, frame_id=FRAMES['left']),
+                                                     source='oracle', ids=ids, labels=labels))
+        scene_json = json.dumps(self.house.to_json())
+        self._pub_scene.publish(String(data=scene_json))
+        if self.cfg.scene_export_path:
+            atomic_write_text(self.cfg.scene_export_path, scene_json)
+
+    def _publish_state(self, stamp) -> None:
+        base = self.world.base_state()
+        q, dq, tau = self.world.joint_state()
+        self._tf.send([transform_stamped(FRAMES['odom'], FRAMES['base'], base.position, base.orientation_xyzw, stamp)])
+        odom = Odometry(header=Header(stamp=stamp, frame_id=FRAMES['odom']), child_frame_id=FRAMES['base'])
+        odom.pose.pose = Pose(position=Point(x=float(base.position[0]), y=float(base.position[1]),
+                                             z=float(base.position[2])),
+                              orientation=quaternion_msg(base.orientation_xyzw))
+        odom.twist.twist = Twist(linear=Vector3(x=float(base.linear_velocity[0]), y=float(base.linear_velocity[1]),
+                                                z=float(base.linear_velocity[2])),
+                                 angular=Vector3(x=float(base.angular_velocity[0]),
+                                                 y=float(base.angular_velocity[1]),
+                                                 z=float(base.angular_velocity[2])))
+        self._pub_odom.publish(odom)
+        self._pub_joints.publish(JointState(header=Header(stamp=stamp), name=list(self.world.joint_names),
+                                            position=q.tolist(), velocity=dq.tolist(), effort=tau.tolist()))
+
+    def _publish_cameras(self, stamp) -> None:
+        frame = self.world.render_stereo()
+        cam = self.world.camera_model
+        left_header = Header(stamp=stamp, frame_id=FRAMES['left'])
+        right_header = Header(stamp=stamp, frame_id=FRAMES['right'])
+        left_info, right_info = stereo_camera_infos(cam.width, cam.height, cam.fx, cam.fy, cam.cx, cam.cy,
+                                                    cam.baseline, left_header, right_header)
+        self._pub_left.publish(numpy_to_image(frame.left, 'rgb8', left_header))
+        self._pub_right.publish(numpy_to_image(frame.right, 'rgb8', right_header))
+        self._pub_left_info.publish(left_info)
+        self._pub_right_info.publish(right_info)
+        if self.cfg.publish_depth_gt:
+            self._pub_depth.publish(numpy_to_image(frame.depth.astype(np.float32), '32FC1', left_header))
+        if self.cfg.oracle_semantics:
+            self._pub_labels.publish(numpy_to_image(frame.instances.astype(np.int32), '32SC1', left_header))
+
+    def destroy_node(self) -> None:
+        """Stop the sim thread before the node goes away."""
+        self._running = False
+        thread = getattr(self, '_thread', None)  # absent if the constructor failed early
+        if thread is not None and thread.is_alive():
+            thread.join(timeout=5.0)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of `sim_node`."""
+    try:
+        with rclpy.init(args=args):
+            node = SimNode()
+            try:
+                rclpy.spin(node)
+            finally:
+                node.destroy_node()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception as err:
+        print(f'[sim] error: {type(err).__name__}: {err}', file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Helpers for integration tests: real node processes and an rclpy client spinning in the background."""
+
+import itertools
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+
+# Valid domain ids with the default port mapping are 0..101 and 215..232; a per-process random order keeps parallel
+# test runs on one machine off each other's domains.
+_DOMAIN_IDS = itertools.cycle(random.Random(os.getpid()).sample(range(1, 101), 100))
+
+
+def next_domain_id() -> int:
+    """A ROS_DOMAIN_ID no other test of this run is using."""
+    return next(_DOMAIN_IDS)
+
+
+class NodeProcess:
+    """A node (or any command) in its own process group, with its output collected line by line."""
+
+    def __init__(self, args: list[str], env: dict | None = None) -> None:
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env=env or os.environ.copy(), start_new_session=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    @classmethod
+    def python_module(cls, module: str, *args: str) -> 'NodeProcess':
+        """Run `python -m module args...` with this interpreter."""
+        return cls([sys.executable, '-m', module, *args])
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip('\n'))
+
+    def output(self) -> str:
+        """Everything the process printed so far."""
+        return '\n'.join(self.lines)
+
+    def wait_for_line(self, pattern: str, timeout: float) -> str:
+        """Block until a line matches `pattern` (regex); raise AssertionError with the output on timeout or exit."""
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        seen = 0
+        while time.monotonic() < deadline:
+            for line in self.lines[seen:]:
+                if regex.search(line):
+                    return line
+            seen = len(self.lines)
+            if self.proc.poll() is not None and seen == len(self.lines):
+                time.sleep(0.2)
+                if not any(regex.search(line) for line in self.lines):
+                    raise AssertionError(f'process exited ({self.proc.returncode}) before {pattern!r}:\n'
+                                         f'{self.output()}')
+            time.sleep(0.05)
+        raise AssertionError(f'no line matching {pattern!r} within {timeout} s:\n{self.output()}')
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGINT, then SIGKILL after `timeout`; returns the exit code."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._reader.join(timeout=2.0)
+        return self.proc.returncode
+
+
+class RosClient:
+    """An rclpy node on its own context, spun by a background executor; records messages per topic."""
+
+    def __init__(self, name: str = 'test_client', domain_id: int | None = None) -> None:
+        import rclpy
+        from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.context = Context()
+        rclpy.init(context=self.context, domain_id=domain_id)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.messages: dict[str, list] = defaultdict(list)
+        self.receive_times: dict[str, list[float]] = defaultdict(list)
+        self._executor = SingleThreadedExecutor(context=self.context)
+        self._executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        from rclpy.executors import ExternalShutdownException
+
+        try:
+            self._executor.spin()
+        except (ExternalShutdownException, Exception):
+            pass
+
+    def record(self, topic: str, msg_type, qos) -> None:
+        """Keep every message on `topic` (and its wall receive time)."""
+        def store(msg, topic=topic):
+            self.messages[topic].append(msg)
+            self.receive_times[topic].append(time.monotonic())
+        self.node.create_subscription(msg_type, topic, store, qos)
+
+    def wait_for(self, topic: str, count: int, timeout: float) -> list:
+        """Block until `count` messages arrived on `topic`; raise AssertionError otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.messages[topic]) >= count:
+                return self.messages[topic]
+            time.sleep(0.02)
+        raise AssertionError(f'{topic}: {len(self.messages[topic])} of {count} messages within {timeout} s')
+
+    def close(self) -> None:
+        """Shut the context down and join the spinner."""
+        self.node.destroy_node()
+        self.context.try_shutdown()
+        self._thread.join(timeout=5.0)
