@@ -10,6 +10,7 @@ Gazebo has no motor PD of ours: joint_command is not bridged (add a JointControl
 Usage:  ros2 launch launch/gazebo.launch.py seed:=3
 """
 
+from launch import LaunchDescription
 from launch.actions import (
     DeclareLaunchArgument,
     ExecuteProcess,
@@ -22,8 +23,6 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
-
-from launch import LaunchDescription
 
 WORLD_SDF = '/tmp/groundfm_house.sdf'
 GO2_MJCF = '/tmp/groundfm_go2.xml'

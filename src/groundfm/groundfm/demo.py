@@ -164,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         report = _report(args, observer, sim_start, run_wall, startup_s)
     except (TimeoutError, RuntimeError) as err:
         print(f'error: {err}', file=sys.stderr)
+        print('last launch output:', *session.lines[-25:], sep='\n  ', file=sys.stderr)
         return 1
     finally:
         if observer is not None:

@@ -76,11 +76,14 @@ def _client(domain: int):
 
 
 def _spin_for(node, seconds: float, until=None) -> None:
-    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
 
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and not (until and until()):
-        rclpy.spin_once(node, timeout_sec=0.05)
+        executor.spin_once(timeout_sec=0.05)
+    executor.remove_node(node)
 
 
 def node_rtf(seed: int, width: int, height: int, camera_rate: float, duration: float) -> float:

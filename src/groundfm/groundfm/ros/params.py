@@ -33,7 +33,7 @@ def declare_parameters(node: Node, specs: tuple[ParamSpec, ...]) -> dict[str, An
         if problem:
             raise ValueError(f'parameter {problem}')
         values[name] = value
-    unknown = sorted(set(node._parameter_overrides) - set(by_name))
+    unknown = sorted(set(node._parameter_overrides) - set(by_name) - {'use_sim_time'})
     if unknown:
         node.get_logger().error(f'unknown parameter(s) ignored: {", ".join(unknown)}; declared: {", ".join(by_name)}')
 
