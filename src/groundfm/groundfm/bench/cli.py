@@ -8,6 +8,9 @@ import argparse
 import importlib
 import shlex
 import sys
+from pathlib import Path
+
+import yaml
 
 from groundfm.bench import results
 
@@ -34,8 +37,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument('--json', metavar='OUT', help='write the results document here')
         p.add_argument('--seeds', type=int, nargs='+', default=[0], help='house seeds to run on')
+        p.add_argument('--targets', default='benchmarks/targets.yaml',
+                       help='targets to compare with, if the file exists (default: benchmarks/targets.yaml)')
         module.add_arguments(p)
-        p.set_defaults(func=lambda args, module=module: _run(module, args))
+        p.set_defaults(func=lambda args, module=module, name=name: _run(name, module, args))
     for name, issue in NOT_LANDED.items():
         p = sub.add_parser(name, help=f'not available yet: lands with {issue}')
         p.add_argument('rest', nargs=argparse.REMAINDER)
@@ -43,9 +48,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def _run(module, args: argparse.Namespace) -> int:
+def _run(name: str, module, args: argparse.Namespace) -> int:
     measured = module.run(args)
     print(results.table(measured))
+    targets_path = Path(args.targets)
+    if targets_path.is_file():
+        rows = results.check_targets(measured, (yaml.safe_load(targets_path.read_text()) or {}).get(name, {}))
+        for dataset, metric, value, bar, met in rows:
+            print(f'{"MET " if met else "MISS"}  {dataset}/{metric} = {value:.4g} (target {bar})')
     if args.json:
         command = 'groundfm ' + ' '.join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ''
         path = results.write(args.json, results.document(measured, command))

@@ -59,3 +59,26 @@ def table(results: Results) -> str:
     lines = ['  '.join(h.ljust(w) for h, w in zip(('dataset', 'method', 'metric', 'value'), widths, strict=True))]
     lines += ['  '.join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     return '\n'.join(lines)
+
+
+def check_targets(results: Results, targets: dict) -> list[tuple[str, str, float, str, bool]]:
+    """Compare this project's numbers with one benchmark's targets (benchmarks/targets.yaml).
+
+    Returns (dataset, metric, value, bar, met) rows; metrics or datasets not measured are skipped.
+    """
+    rows = []
+    for dataset, metrics in (targets or {}).items():
+        methods = results.get(dataset, {})
+        ours = methods.get(THIS_PROJECT, {})
+        for metric, bar in metrics.items():
+            if metric not in ours:
+                continue
+            value = ours[metric]
+            if 'min' in bar:
+                rows.append((dataset, metric, value, f'>= {bar["min"]}', value >= bar['min']))
+            if 'max' in bar:
+                rows.append((dataset, metric, value, f'<= {bar["max"]}', value <= bar['max']))
+            if 'below_method' in bar and metric in methods.get(bar['below_method'], {}):
+                other = methods[bar['below_method']][metric]
+                rows.append((dataset, metric, value, f'< {bar["below_method"]} ({other:.4g})', value < other))
+    return rows

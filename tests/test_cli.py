@@ -1,0 +1,51 @@
+"""The `groundfm` entry point: every verb has --help, unlanded capabilities say so, and the demo runs end to end."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from groundfm.cli import VERBS, build_parser
+
+
+def _groundfm(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, '-m', 'groundfm.cli', *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.parametrize('verb', list(VERBS))
+def test_every_verb_has_help(verb):
+    result = _groundfm(verb, '--help')
+
+    assert result.returncode == 0, result.stderr
+    assert 'usage: groundfm ' + verb in result.stdout
+
+
+def test_nested_verbs_have_help():
+    parser = build_parser()
+    for argv in (['topic', 'echo', '--help'], ['topic', 'hz', '--help'], ['bench', 'sim', '--help']):
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args(argv)
+        assert exit_info.value.code == 0
+
+
+def test_clients_say_plainly_when_their_server_is_missing(ros_domain):
+    nav = _groundfm('navigate', 'go to the kitchen', '--wait', '1')
+    ask = _groundfm('ask', 'where is the sofa?', '--wait', '1')
+
+    assert nav.returncode == 1 and 'no Navigate action server' in nav.stderr and 'issue #7' in nav.stderr
+    assert ask.returncode == 1 and 'no AskScene service' in ask.stderr and 'issue #6' in ask.stderr
+    assert _groundfm('navigate', '  ').returncode == 2
+
+
+def test_demo_writes_a_report(ros_domain, tmp_path):
+    result = _groundfm('demo', '--out', str(tmp_path), '--duration', '3', timeout=180)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / 'report.json').read_text())
+    assert report['ok'] and 0.25 <= report['base_height_m'] <= 0.35
+    assert report['rates_hz']['stereo/left/image_rect'] == pytest.approx(10.0, rel=0.2)
+    assert len(report['house']['rooms']) >= 3
+    for name in ('topdown.png', 'stereo.png'):
+        assert (tmp_path / name).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
