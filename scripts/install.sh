@@ -84,6 +84,7 @@ build_interfaces "$root/src/groundfm_interfaces"
 
 # 6. groundfm and groundfm_training, as real (non-editable) installs so share/groundfm holds launch/ and config/.
 log "installing groundfm, groundfm_training"
+rm -rf "$root/src/groundfm/build" "$root/src/groundfm_training/build"  # setuptools' in-tree copies keep deleted files
 "${pip[@]}" install --no-deps --no-build-isolation --force-reinstall "$root/src/groundfm" "$root/src/groundfm_training" 2>&1 |
   grep -v -e 'WARNING: Location' -e 'is ignored' || true
 "$venv/bin/python" -c 'from groundfm.ros.environment import check_install; check_install()'

@@ -11,6 +11,8 @@ import threading
 import time
 from collections import defaultdict
 
+from groundfm.ros.background import BackgroundNode
+
 # Valid domain ids with the default port mapping are 0..101 and 215..232; a per-process random order keeps parallel
 # test runs on one machine off each other's domains.
 _DOMAIN_IDS = itertools.cycle(random.Random(os.getpid()).sample(range(1, 101), 100))
@@ -75,31 +77,13 @@ class NodeProcess:
         return self.proc.returncode
 
 
-class RosClient:
-    """An rclpy node on its own context, spun by a background executor; records messages per topic."""
+class RosClient(BackgroundNode):
+    """A background rclpy node that records messages per topic."""
 
     def __init__(self, name: str = 'test_client', domain_id: int | None = None) -> None:
-        import rclpy
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
-
-        self.context = Context()
-        rclpy.init(context=self.context, domain_id=domain_id)
-        self.node = rclpy.create_node(name, context=self.context)
+        super().__init__(name, domain_id)
         self.messages: dict[str, list] = defaultdict(list)
         self.receive_times: dict[str, list[float]] = defaultdict(list)
-        self._executor = SingleThreadedExecutor(context=self.context)
-        self._executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        from rclpy.executors import ExternalShutdownException
-
-        try:
-            self._executor.spin()
-        except (ExternalShutdownException, Exception):
-            pass
 
     def record(self, topic: str, msg_type, qos) -> None:
         """Keep every message on `topic` (and its wall receive time)."""
@@ -116,9 +100,3 @@ class RosClient:
                 return self.messages[topic]
             time.sleep(0.02)
         raise AssertionError(f'{topic}: {len(self.messages[topic])} of {count} messages within {timeout} s')
-
-    def close(self) -> None:
-        """Shut the context down and join the spinner."""
-        self.node.destroy_node()
-        self.context.try_shutdown()
-        self._thread.join(timeout=5.0)

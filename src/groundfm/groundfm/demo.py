@@ -48,40 +48,29 @@ class _Observer:
     """Background rclpy client that keeps what the report needs."""
 
     def __init__(self) -> None:
-        import rclpy
         from nav_msgs.msg import Odometry
-        from rclpy.executors import SingleThreadedExecutor
         from rosgraph_msgs.msg import Clock
         from sensor_msgs.msg import Image
         from std_msgs.msg import String
 
         from groundfm.ros import qos
+        from groundfm.ros.background import BackgroundNode
         from groundfm_interfaces.msg import JointCommand
 
-        rclpy.init()
-        self.node = rclpy.create_node('groundfm_demo')
         self.lock = threading.Lock()
         self.sim_time = None
         self.scene: dict | None = None
         self.images: dict[str, object] = {}
         self.stamps: dict[str, list[float]] = {}
         self.trajectory: list[tuple[float, float, float, float]] = []  # t, x, y, z
+        self._background = BackgroundNode('groundfm_demo')
+        self.node = self._background.node
         self.joint_command_pub = self.node.create_publisher(JointCommand, 'joint_command', qos.COMMAND)
         self.node.create_subscription(Clock, '/clock', self._on_clock, qos.CLOCK)
         self.node.create_subscription(String, 'sim/scene', self._on_scene, qos.LATCHED)
         self.node.create_subscription(Odometry, 'odom', self._on_odom, qos.STATE)
         for topic in ('stereo/left/image_rect', 'stereo/right/image_rect', 'sim/depth_gt'):
             self.node.create_subscription(Image, topic, lambda m, t=topic: self._on_image(t, m), qos.SENSOR)
-        self._executor = SingleThreadedExecutor()
-        self._executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self._executor.spin()
-        except Exception:
-            pass
 
     def _stamp(self, topic: str, header) -> None:
         from groundfm.ros.convert import seconds_from_stamp
@@ -128,12 +117,8 @@ class _Observer:
         self.joint_command_pub.publish(msg)
 
     def close(self) -> None:
-        """Stop spinning and shut rclpy down."""
-        import rclpy
-
-        self._executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        rclpy.try_shutdown()
+        """Stop spinning and shut the client's context down."""
+        self._background.close()
 
 
 def run(args: argparse.Namespace) -> int:

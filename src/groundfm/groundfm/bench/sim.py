@@ -9,6 +9,7 @@ them (sensor-data QoS, the installed Fast DDS profile) and takes now - stamp.
 
 import argparse
 import os
+import signal
 import statistics
 import sys
 import time
@@ -16,6 +17,7 @@ import time
 import numpy as np
 
 from groundfm.bench.results import THIS_PROJECT, Results
+from groundfm.ros.background import BackgroundNode
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,25 +67,11 @@ def render_ms(seed: int, width: int, height: int, frames: int) -> float:
         world.close()
 
 
-def _client(domain: int):
-    """An rclpy node on its own context for `domain`."""
-    import rclpy
-    from rclpy.context import Context
-
-    context = Context()
-    rclpy.init(context=context, domain_id=domain)
-    return context, rclpy.create_node('groundfm_bench', context=context)
-
-
-def _spin_for(node, seconds: float, until=None) -> None:
-    from rclpy.executors import SingleThreadedExecutor
-
-    executor = SingleThreadedExecutor(context=node.context)
-    executor.add_node(node)
+def _wait(seconds: float, until=None) -> None:
+    """Sleep up to `seconds`, returning early once `until()` is true."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and not (until and until()):
-        executor.spin_once(timeout_sec=0.05)
-    executor.remove_node(node)
+        time.sleep(0.05)
 
 
 def node_rtf(seed: int, width: int, height: int, camera_rate: float, duration: float) -> float:
@@ -104,7 +92,8 @@ def node_rtf(seed: int, width: int, height: int, camera_rate: float, duration: f
     for name, value in params.items():
         cmd += ['-p', f'{name}:={value}']
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    context, node = _client(domain)
+    client = BackgroundNode('groundfm_bench', domain)
+    node = client.node
     try:
         clock: list[tuple[float, float]] = []
         images = [0]
@@ -113,18 +102,21 @@ def node_rtf(seed: int, width: int, height: int, camera_rate: float, duration: f
         for side in ('left', 'right'):
             node.create_subscription(Image, f'stereo/{side}/image_rect',
                                      lambda _m: images.__setitem__(0, images[0] + 1), qos.SENSOR)
-        _spin_for(node, 120.0, until=lambda: images[0] >= 4)  # loaded and streaming
+        _wait(120.0, until=lambda: images[0] >= 4)  # loaded and streaming
         if images[0] < 4:
             raise RuntimeError('the sim node produced no images within 120 s')
         start = len(clock)
-        _spin_for(node, duration)
+        _wait(duration)
         (w0, s0), (w1, s1) = clock[start], clock[-1]
         return (s1 - s0) / (w1 - w0)
     finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        node.destroy_node()
-        context.try_shutdown()
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        client.close()
 
 
 def image_latency_ms(width: int, height: int, count: int) -> list[float]:
@@ -138,7 +130,8 @@ def image_latency_ms(width: int, height: int, count: int) -> list[float]:
 
     domain = 224 + os.getpid() % 9
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
-    context, node = _client(domain)
+    client = BackgroundNode('groundfm_bench', domain)
+    node = client.node
     latencies: list[float] = []
 
     def on_image(msg: Image) -> None:
@@ -149,14 +142,12 @@ def image_latency_ms(width: int, height: int, count: int) -> list[float]:
     proc = subprocess.Popen([sys.executable, '-m', 'groundfm.bench.image_publisher', '--count', str(count),
                              '--width', str(width), '--height', str(height)], env=env)
     try:
-        while proc.poll() is None:
-            _spin_for(node, 0.2)
-        _spin_for(node, 0.5)
+        proc.wait(timeout=120)
+        _wait(0.5)
     finally:
         if proc.poll() is None:
             proc.terminate()
-        node.destroy_node()
-        context.try_shutdown()
+        client.close()
     if not latencies:
         raise RuntimeError('no image arrived over DDS: is the Fast DDS profile installed?')
     return latencies
