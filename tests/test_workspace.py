@@ -12,22 +12,17 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(sys.prefix)
 
 
-def _tracked_tree(dest: Path) -> None:
-    """Copy the files git tracks (what a fresh clone has) into dest, keeping symlinks."""
-    files = subprocess.run(['git', 'ls-files', '-z'], cwd=ROOT, capture_output=True, check=True).stdout
-    for rel in filter(None, files.decode().split('\0')):
-        src, dst = ROOT / rel, dest / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_symlink():
-            dst.symlink_to(os.readlink(src))
-        elif src.is_file():
-            shutil.copy2(src, dst)
+def _fresh_clone(dest: Path) -> None:
+    """Export the committed tree (what a fresh clone has) into dest."""
+    archive = subprocess.run(['git', 'archive', 'HEAD'], cwd=ROOT, capture_output=True, check=True).stdout
+    dest.mkdir(parents=True)
+    subprocess.run(['tar', '-x', '-C', str(dest)], input=archive, check=True)
 
 
 @pytest.mark.skipif(shutil.which('colcon', path=str(VENV / 'bin')) is None, reason='colcon is not installed')
 def test_colcon_build_installs_launch_config_and_node_executables(tmp_path):
     ws = tmp_path / 'ws'
-    _tracked_tree(ws)
+    _fresh_clone(ws)
     env = dict(os.environ, AMENT_PREFIX_PATH=str(VENV), CMAKE_PREFIX_PATH=str(VENV))
 
     build = subprocess.run([str(VENV / 'bin' / 'colcon'), 'build', '--cmake-args',
