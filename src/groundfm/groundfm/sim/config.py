@@ -9,6 +9,7 @@ from groundfm.parameters import ParamSpec
 class SimConfig:
     """Knobs of the simulated robot, cameras and house; node parameters use the same names."""
 
+    world: str = 'house'  # 'house': the generated house; 'flat': an obstacle-free floor (benchmarks)
     scene_seed: int = 0  # house layout, furniture and textures
     num_rooms: int = 4  # rooms in the house (>= 3)
     image_width: int = 320  # stereo image width [px]
@@ -35,6 +36,7 @@ class SimConfig:
 
 
 _DESCRIPTIONS = {
+    'world': ("'house' (generated house) or 'flat' (obstacle-free floor, for benchmarks)", None, None),
     'scene_seed': ('House layout, furniture and textures seed', 0, 2**31 - 1),
     'num_rooms': ('Rooms in the house', 3, 8),
     'image_width': ('Stereo image width [px]', 32, 1920),
@@ -53,7 +55,7 @@ _DESCRIPTIONS = {
     'command_timeout_s': ('No JointCommand for this long -> motors go to damping [s]', 0.05, 10.0),
     'scene_export_path': ("Write the house ground truth JSON here ('' = do not write)", None, None),
 }
-_READ_ONLY = {'scene_seed', 'num_rooms', 'image_width', 'image_height', 'camera_fovy_deg', 'stereo_baseline_m',
+_READ_ONLY = {'world', 'scene_seed', 'num_rooms', 'image_width', 'image_height', 'camera_fovy_deg', 'stereo_baseline_m',
               'camera_pitch_deg', 'physics_dt', 'robot_meshes', 'scene_export_path'}
 
 SIM_PARAMETERS = tuple(
@@ -64,6 +66,7 @@ SIM_PARAMETERS = tuple(
         min_value=_DESCRIPTIONS[f.name][1],
         max_value=_DESCRIPTIONS[f.name][2],
         read_only=f.name in _READ_ONLY,
+        choices=('house', 'flat') if f.name == 'world' else (),
     )
     for f in fields(SimConfig)
 )

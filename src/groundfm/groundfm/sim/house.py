@@ -430,3 +430,14 @@ def generate_house(seed: int, num_rooms: int = 4) -> House:
         floors.append(_surface(rng, _FLOOR_COLORS[kind], round(float(rng.uniform(0.6, 1.2)), 2)))
     return House(seed, tuple(rooms), tuple(doors), tuple(walls), tuple(objects), spawn, bounds,
                  _surface(rng, wall_base, round(float(rng.uniform(0.8, 1.6)), 2)), tuple(floors))
+
+
+FLAT_HALF_SIZE = 50.0  # half side of the flat world's square floor [m]
+
+
+def flat_house() -> House:
+    """An obstacle-free 100 x 100 m floor and no walls, the robot at the origin looking along +x (benchmarks)."""
+    half = FLAT_HALF_SIZE
+    floor = Surface('checker', (0.55, 0.55, 0.55), (0.45, 0.45, 0.45), (0.3, 0.3, 0.3), 0.2, 1.0)
+    return House(0, (Room('field', 'hallway', -half, -half, half, half),), (), (), (), (0.0, 0.0, 0.0),
+                 (-half, -half, half, half), _DEFAULT_SURFACE, (floor,))

@@ -36,7 +36,7 @@ from groundfm.ros.params import declare_parameters
 from groundfm.ros.tf import StaticTransformBroadcaster, TransformBroadcaster
 from groundfm.sim import go2
 from groundfm.sim.config import SIM_PARAMETERS, SimConfig
-from groundfm.sim.house import generate_house
+from groundfm.sim.house import flat_house, generate_house
 from groundfm.sim.motors import MotorLimits, validate_motor_command
 from groundfm_interfaces.msg import JointCommand, LabelTable
 
@@ -57,7 +57,8 @@ class SimNode(Node):
         if self.get_parameter('use_sim_time').value:
             self.get_logger().warning('use_sim_time is true for the sim, which publishes /clock itself; ignoring it')
             self.set_parameters([rclpy.parameter.Parameter('use_sim_time', value=False)])
-        self.house = generate_house(self.cfg.scene_seed, self.cfg.num_rooms)
+        self.house = (flat_house() if self.cfg.world == 'flat'
+                      else generate_house(self.cfg.scene_seed, self.cfg.num_rooms))
         self._limits = MotorLimits(go2.JOINT_NAMES, go2.EFFORT_LIMITS, go2.POSITION_LIMITS[:, 0],
                                    go2.POSITION_LIMITS[:, 1])
 
