@@ -110,3 +110,39 @@ def transform_to_numpy(t: Transform) -> tuple[np.ndarray, np.ndarray]:
     """Translation (3,) and quaternion (x, y, z, w) of a geometry_msgs/Transform."""
     return (np.array([t.translation.x, t.translation.y, t.translation.z]),
             np.array([t.rotation.x, t.rotation.y, t.rotation.z, t.rotation.w]))
+
+
+def disparity_image(disparity: np.ndarray, header: Header, f: float, t: float, min_disparity: float,
+                    max_disparity: float, delta_d: float = 0.0):
+    """A stereo_msgs/DisparityImage: (H, W) float32 disparity [px] (NaN invalid), f [px], baseline t [m]."""
+    from stereo_msgs.msg import DisparityImage
+
+    msg = DisparityImage(header=header, f=float(f), t=float(t), min_disparity=float(min_disparity),
+                         max_disparity=float(max_disparity), delta_d=float(delta_d))
+    msg.image = numpy_to_image(disparity.astype(np.float32), '32FC1', header)
+    msg.valid_window.width, msg.valid_window.height = int(disparity.shape[1]), int(disparity.shape[0])
+    return msg
+
+
+def point_cloud_xyz(points: np.ndarray, header: Header):
+    """An unordered sensor_msgs/PointCloud2 with float32 fields x, y, z from (N, 3) points [m]."""
+    from sensor_msgs.msg import PointCloud2, PointField
+
+    points = np.ascontiguousarray(points, dtype=np.float32).reshape(-1, 3)
+    msg = PointCloud2(header=header, height=1, width=points.shape[0], is_bigendian=False, point_step=12,
+                      row_step=12 * points.shape[0], is_dense=True)
+    msg.fields = [PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32, count=1)
+                  for i, n in enumerate('xyz')]
+    data = array('B')
+    data.frombytes(points.tobytes())
+    msg.data = data
+    return msg
+
+
+def point_cloud_to_numpy(msg) -> np.ndarray:
+    """(N, 3) float32 x, y, z of a PointCloud2 whose first three fields are float32 x, y, z."""
+    names = [f.name for f in msg.fields[:3]]
+    if names != ['x', 'y', 'z'] or msg.point_step < 12:
+        raise ValueError(f'expected float32 x, y, z fields first, got {names}')
+    raw = np.frombuffer(msg.data, dtype=np.uint8).reshape(-1, msg.point_step)[:, :12]
+    return raw.copy().view(np.float32).reshape(-1, 3)

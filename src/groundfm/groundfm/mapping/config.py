@@ -1,0 +1,116 @@
+"""Mapping settings: the map and network dataclasses of defaults, and the node parameters derived from them."""
+
+from dataclasses import dataclass, fields
+
+from groundfm.parameters import ParamSpec
+
+
+@dataclass(frozen=True)
+class MapConfig:
+    """Knobs of the streaming voxel map and the mapping node; node parameters use the same names."""
+
+    voxel_size: float = 0.04  # voxel edge [m]; one Gaussian per occupied voxel
+    voxel_budget: int = 400_000  # live voxels kept at most; beyond it the least recently seen are evicted
+    evict_fraction: float = 0.1  # share of the budget evicted at once when it is exceeded (amortises the cost)
+    min_depth: float = 0.1  # closer depths are ignored [m]
+    max_depth: float = 6.0  # farther depths are ignored [m]
+    pixel_stride: int = 1  # lift every n-th pixel in x and y (1 = all)
+    keyframe_distance_m: float = 0.10  # a frame becomes a keyframe after the camera moved this far [m]
+    keyframe_angle_deg: float = 10.0  # ... or turned this much [deg]
+    depth_source: str = 'depth'  # 'depth': depth node output (depth/image); 'sim_gt': sim/depth_gt (oracle)
+    use_labels: bool = True  # vote instance labels from sim/labels + sim/label_table when they arrive (oracle)
+    map_frame: str = 'map'  # fixed frame of the map
+    tf_timeout_s: float = 0.5  # wait this long for TF at an image's stamp, then skip the frame [s]
+    occupancy_resolution: float = 0.05  # occupancy cell edge [m]
+    floor_z: float = 0.0  # floor height in the map frame [m]
+    floor_tolerance: float = 0.06  # voxels within this of the floor are observed floor (free) [m]
+    obstacle_min_height: float = 0.08  # occupied band above the floor: lower edge [m]
+    obstacle_max_height: float = 0.60  # occupied band above the floor: upper edge (robot height + margin) [m]
+    occupancy_min_points: int = 2  # voxels with fewer lifted points do not mark a cell occupied
+    object_min_voxels: int = 10  # instances with fewer labelled voxels are not reported
+    publish_period_s: float = 1.0  # map/gaussians, map/occupancy and map/objects at most this often [s]
+    map_path: str = ''  # save the map here (npz, atomically) on shutdown and every save_every_keyframes ('' = never)
+    save_every_keyframes: int = 0  # also save every n keyframes (0 = only on shutdown)
+    load_map: bool = False  # start from map_path if it exists
+    weights_path: str = ''  # VolSplat refiner/head weights (safetensors); '' = untrained head on the surfel prior
+
+    def __post_init__(self) -> None:
+        for spec in MAPPING_PARAMETERS:
+            problem = spec.check(getattr(self, spec.name))
+            if problem:
+                raise ValueError(f'MapConfig.{problem}')
+        if self.min_depth >= self.max_depth:
+            raise ValueError(f'MapConfig.min_depth ({self.min_depth}) must be below max_depth ({self.max_depth})')
+        if self.obstacle_min_height >= self.obstacle_max_height:
+            raise ValueError('MapConfig.obstacle_min_height must be below obstacle_max_height')
+
+    @property
+    def depth_topic(self) -> str:
+        """The depth topic this configuration listens to."""
+        return 'sim/depth_gt' if self.depth_source == 'sim_gt' else 'depth/image'
+
+
+@dataclass(frozen=True)
+class VolSplatConfig:
+    """The VolSplat refinement network and Gaussian head (see volsplat.py)."""
+
+    in_dim: int = 19  # voxel feature size (voxel_map.VOXEL_FEATURE_DIM)
+    hidden: int = 32  # channels of the sparse refinement network
+    refine_layers: int = 2  # submanifold 3x3x3 convolutions in the residual branch (receptive radius)
+    sh_degree: int = 2  # spherical harmonics degree of the colour (2 -> 27 coefficients)
+    opacity_prior: float = 0.98  # opacity of the untrained head
+    normal_scale: float = 0.08  # untrained head: Gaussian thickness along the surface normal [voxel sizes]
+    tangent_gain: float = 2.2  # untrained head: in-plane scale = gain * point std [-]
+    min_tangent: float = 0.4  # untrained head: smallest in-plane scale [voxel sizes], so sparse voxels still cover
+
+    def __post_init__(self) -> None:
+        if self.sh_degree != 2:
+            raise ValueError(f'VolSplatConfig.sh_degree must be 2 (the 38-parameter head), got {self.sh_degree}')
+        if self.refine_layers < 0 or self.hidden < 1 or self.in_dim < 1:
+            raise ValueError('VolSplatConfig: refine_layers >= 0, hidden >= 1 and in_dim >= 1 are required')
+        if not 0.0 < self.opacity_prior < 1.0:
+            raise ValueError(f'VolSplatConfig.opacity_prior must be in (0, 1), got {self.opacity_prior}')
+
+
+_DESCRIPTIONS = {
+    'voxel_size': ('Voxel edge; one Gaussian per occupied voxel [m]', 0.005, 1.0),
+    'voxel_budget': ('Live voxels kept at most; least recently seen are evicted beyond it', 1000, 50_000_000),
+    'evict_fraction': ('Share of the budget evicted at once when it is exceeded', 0.001, 0.9),
+    'min_depth': ('Closer depths are ignored [m]', 0.0, 100.0),
+    'max_depth': ('Farther depths are ignored [m]', 0.05, 200.0),
+    'pixel_stride': ('Lift every n-th pixel in x and y', 1, 16),
+    'keyframe_distance_m': ('Camera travel that makes a new keyframe [m]', 0.0, 10.0),
+    'keyframe_angle_deg': ('Camera rotation that makes a new keyframe [deg]', 0.0, 180.0),
+    'depth_source': ("'depth' (depth/image from the depth node) or 'sim_gt' (sim/depth_gt, oracle)", None, None),
+    'use_labels': ('Vote instance labels from sim/labels + sim/label_table (oracle semantics)', None, None),
+    'map_frame': ('Fixed frame of the map', None, None),
+    'tf_timeout_s': ('Wait this long for TF at an image stamp, then skip the frame [s]', 0.0, 10.0),
+    'occupancy_resolution': ('Occupancy grid cell edge [m]', 0.01, 1.0),
+    'floor_z': ('Floor height in the map frame [m]', -10.0, 10.0),
+    'floor_tolerance': ('Voxels this close to the floor are observed free floor [m]', 0.0, 1.0),
+    'obstacle_min_height': ('Occupied band above the floor, lower edge [m]', 0.0, 5.0),
+    'obstacle_max_height': ('Occupied band above the floor, upper edge [m]', 0.01, 10.0),
+    'occupancy_min_points': ('Voxels with fewer points do not mark a cell occupied', 1, 1000),
+    'object_min_voxels': ('Instances with fewer labelled voxels are not reported', 1, 100_000),
+    'publish_period_s': ('Publish the map topics at most this often [s]', 0.05, 60.0),
+    'map_path': ("Save the map here (npz, atomic) on shutdown ('' = never)", None, None),
+    'save_every_keyframes': ('Also save every n keyframes (0 = only on shutdown)', 0, 100_000),
+    'load_map': ('Start from map_path if it exists', None, None),
+    'weights_path': ("VolSplat refiner/head weights, safetensors ('' = untrained head on the surfel prior)",
+                     None, None),
+}
+_READ_ONLY = {'voxel_size', 'voxel_budget', 'depth_source', 'use_labels', 'map_frame', 'map_path', 'load_map',
+              'weights_path', 'pixel_stride'}
+
+MAPPING_PARAMETERS = tuple(
+    ParamSpec(
+        name=f.name,
+        default=f.default,
+        description=_DESCRIPTIONS[f.name][0],
+        min_value=_DESCRIPTIONS[f.name][1],
+        max_value=_DESCRIPTIONS[f.name][2],
+        read_only=f.name in _READ_ONLY,
+        choices=('depth', 'sim_gt') if f.name == 'depth_source' else (),
+    )
+    for f in fields(MapConfig)
+)
