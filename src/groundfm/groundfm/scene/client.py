@@ -28,8 +28,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         client = node.create_client(AskScene, args.service)
         if not client.wait_for_service(timeout_sec=args.wait):
-            print(f'error: no AskScene service on {args.service!r} after {args.wait:g} s. Start the stack with '
-                  'scene:=true; the scene QA node lands with issue #6 and is not available yet.', file=sys.stderr)
+            print(f'error: no AskScene service on {args.service!r} after {args.wait:g} s. Start the scene QA node '
+                  '(issue #6): groundfm launch robot_dog scene:=true mapping:=true, or python -m groundfm.scene.node.',
+                  file=sys.stderr)
             return 1
         future = client.call_async(AskScene.Request(question=args.question))
         rclpy.spin_until_future_complete(node, future, timeout_sec=30.0)
