@@ -1,1 +1,1 @@
-"""Navigation: Nav-R1 fast-in-slow instruction following (issue #7). Today: the action client only."""
+"""Navigation: Nav-R1 fast-in-slow instruction following (issue #7): instructions, planner, local, reasoner, node."""

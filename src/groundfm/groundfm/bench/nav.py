@@ -1,0 +1,426 @@
+"""Instruction following on held-out houses: SR, SPL, navigation error, collisions and time per method.
+
+Episodes: per house seed, instructions of four kinds generated with ground truth from the scene JSON: object ("go to
+the red sofa"), room ("go to the kitchen"), relational ("walk to the chair next to the table") and multi-step ("go to
+the tv, then go to the office" / "..., then come back"). Success: every step's target region visited in order and
+the robot stopped within 1.0 m of the last one (inside it for a room). SPL = S * l / max(p, l), l the ground-truth
+geodesic (A* on the ground-truth grid with the robot radius, smoothed) through the steps' success regions.
+
+Methods, side by side on the same episodes and the same base:
+  groundfm: the full fast-in-slow stack (navigation/navigator.py): instruction parsing, slow-system grounding on the
+            scene graph, A* re-planning at the 1:n chunk rate, pure pursuit at 20 Hz, depth guard on rendered depth.
+  oracle:   ground-truth targets and the geodesic path on the ground-truth map, same servo (upper bound).
+  naive:    ground-truth targets, straight line to the nearest point of each target region, no map (lower bound).
+BASE (clearly labelled): 'kinematic' integrates the commanded (v, w) as a unicycle in 2-D and teleports the MuJoCo
+free joint only to render the head camera's depth; it is not the legged robot. Collisions are counted from the Go2's
+0.70 x 0.31 m footprint against wall and furniture footprints (a colliding step is undone). STAND-INS: the scene
+graph and the occupancy grid are the sim's ground truth (mapping #5 and scene #6 are not wired into this benchmark).
+"""
+
+import argparse
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from groundfm.bench.results import THIS_PROJECT, Results
+
+HELD_OUT_SEEDS = [1000, 1001, 1002, 1003, 1004]  # never used while developing (tests use seeds 3 and 100)
+KINDS = ('object', 'room', 'relational', 'multi')
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Benchmark-specific options."""
+    parser.set_defaults(seeds=HELD_OUT_SEEDS)
+    parser.add_argument('--episodes', type=int, default=8, help='episodes per house (cycling through the kinds)')
+    parser.add_argument('--methods', nargs='+', default=['groundfm', 'oracle', 'naive'])
+    parser.add_argument('--base', choices=['kinematic'], default='kinematic',
+                        help='robot base; the legged full-stack path runs through `groundfm navigate` (see README)')
+    parser.add_argument('--no-depth', action='store_true', help='skip depth rendering (no depth guard)')
+    parser.add_argument('--action-space', choices=['continuous', 'discrete'], default='continuous')
+    parser.add_argument('--time-limit', type=float, default=150.0, help='sim seconds per episode')
+
+
+@dataclass
+class Episode:
+    """One instruction with its ground-truth step targets."""
+
+    seed: int
+    kind: str
+    instruction: str
+    targets: list  # reasoner.Target per step
+
+
+@dataclass
+class Outcome:
+    """What happened in one episode."""
+
+    success: bool
+    spl: float
+    ne: float  # distance from the final pose to the last target region [m]
+    collisions: int
+    seconds: float  # sim time until the robot stopped [s]
+    length: float  # travelled [m]
+    geodesic: float  # shortest feasible [m]
+    message: str = ''
+    trace: list = field(default_factory=list)
+
+
+# --- episodes -------------------------------------------------------------------------------------------------------
+
+
+def make_episodes(seed: int, count: int, grid, costmap) -> list[Episode]:
+    """count instructions for house seed, cycling through KINDS, each reachable on the ground-truth map."""
+    from groundfm.navigation.planner import polygon_distance
+    from groundfm.navigation.reasoner import NEAR_M, object_target, point_target, room_target
+    from groundfm.sim.house import generate_house
+
+    house = generate_house(seed)
+    rng = np.random.default_rng(seed)
+    spawn = house.spawn[:2]
+    reachable = _reachable(costmap, spawn)
+    objs = [o for o in house.objects if _region_reachable(grid, reachable, o.footprint(), 0.9)]
+    labels = [o.label for o in house.objects]
+    spawn_room = next(r.name for r in house.rooms if r.x_min <= spawn[0] <= r.x_max and r.y_min <= spawn[1] <= r.y_max)
+
+    def phrase(o) -> str:
+        same = [p for p in house.objects if p.label == o.label]
+        if len(same) == 1:
+            return f'the {o.label}'
+        if sum(p.color_name == o.color_name for p in same) == 1:
+            return f'the {o.color_name} {o.label}'
+        return ''
+
+    object_pool = [o for o in objs if phrase(o) and math.dist(o.center[:2], spawn) > 1.5]
+    kinds = [r for r in house.rooms if sum(q.kind == r.kind for q in house.rooms) == 1]
+    room_pool = [r for r in kinds if r.name != spawn_room]
+    relational = []
+    for o in objs:
+        if labels.count(o.label) < 2:
+            continue
+        others = [a for a in house.objects if a.label != o.label]
+        anchor = min(others, key=lambda a: float(polygon_distance(o.footprint(), a.footprint()).min()))
+        gap = float(polygon_distance(o.footprint(), anchor.footprint()).min())
+        rivals = [float(polygon_distance(p.footprint(), a.footprint()).min()) for p in house.objects
+                  if p.label == o.label and p.id != o.id for a in house.objects if a.label == anchor.label]
+        if gap <= min(1.0, NEAR_M) and all(r > gap + 0.3 for r in rivals):
+            relational.append((o, anchor))
+    episodes = []
+    order = [KINDS[i % len(KINDS)] for i in range(count)]
+    for kind in order:
+        if kind == 'object' and object_pool:
+            o = object_pool[rng.integers(len(object_pool))]
+            episodes.append(Episode(seed, kind, f'go to {phrase(o)}', [object_target(_node(o))]))
+        elif kind == 'room' and room_pool:
+            r = room_pool[rng.integers(len(room_pool))]
+            episodes.append(Episode(seed, kind, f'go to the {r.kind.replace("_", " ")}', [room_target(_room(r))]))
+        elif kind == 'relational' and relational:
+            o, a = relational[rng.integers(len(relational))]
+            episodes.append(Episode(seed, kind, f'walk to the {o.label} next to the {a.label}',
+                                    [object_target(_node(o))]))
+        elif kind == 'multi' and object_pool:
+            o = object_pool[rng.integers(len(object_pool))]
+            if room_pool and rng.random() < 0.5:
+                r = room_pool[rng.integers(len(room_pool))]
+                episodes.append(Episode(seed, kind, f'go to {phrase(o)}, then go to the {r.kind.replace("_", " ")}',
+                                        [object_target(_node(o)), room_target(_room(r))]))
+            else:
+                episodes.append(Episode(seed, kind, f'go to {phrase(o)}, then come back',
+                                        [object_target(_node(o)), point_target('pose', 'pose: start', spawn)]))
+    return episodes
+
+
+def _node(o):
+    from groundfm.navigation.reasoner import ObjectNode
+
+    return ObjectNode(o.id, o.label, o.color_name, o.center, o.size, o.yaw, o.room)
+
+
+def _room(r):
+    from groundfm.navigation.reasoner import RoomNode
+
+    return RoomNode(r.name, r.kind, (r.x_min, r.y_min, r.x_max, r.y_max))
+
+
+def _reachable(costmap, xy) -> np.ndarray:
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(~costmap.lethal, structure=np.ones((3, 3)))
+    return labels == labels[costmap.grid.cell_of(xy)]
+
+
+def _region_reachable(grid, reachable: np.ndarray, polygon: np.ndarray, distance: float) -> bool:
+    return bool((success_mask(grid, polygon, distance) & reachable).any())
+
+
+def success_mask(grid, polygon: np.ndarray, distance: float) -> np.ndarray:
+    """Cells whose centre is within distance [m] of a region polygon."""
+    from groundfm.navigation.planner import polygon_distance
+
+    rows, cols = np.mgrid[0:grid.shape[0], 0:grid.shape[1]]
+    centres = grid.center_of(np.stack([rows, cols], axis=-1)).reshape(-1, 2)
+    return (polygon_distance(centres, polygon) <= distance).reshape(grid.shape)
+
+
+def target_mask(grid, target, tolerance: float, room_inset: float = 0.0) -> np.ndarray:
+    """Success region of a target as cells: inside a room (by room_inset [m]), else within tolerance [m]."""
+    if target.kind == 'room':
+        x0, y0 = target.polygon.min(axis=0) + room_inset
+        x1, y1 = target.polygon.max(axis=0) - room_inset
+        return success_mask(grid, np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), 0.0)
+    return success_mask(grid, target.polygon, tolerance - 0.05)
+
+
+def geodesic(grid, start_xy, targets, tolerance: float, radius: float, room_inset: float = 0.0,
+             clearance_weight: float = 0.0) -> tuple[float, list]:
+    """Shortest feasible length [m] through the targets' success regions in order, and the per-leg paths."""
+    from groundfm.navigation.planner import build_costmap, plan_on
+
+    costmap = build_costmap(grid, radius, clearance_weight=clearance_weight)
+    total, legs, xy = 0.0, [], start_xy
+    for target in targets:
+        result = plan_on(costmap, xy, target_mask(grid, target, tolerance, room_inset), radius)
+        if result.path is None:
+            return math.inf, legs
+        total += result.length
+        legs.append(result.path)
+        xy = tuple(result.path[-1])
+    return total, legs
+
+
+# --- the base -------------------------------------------------------------------------------------------------------
+
+
+class KinematicBase:
+    """LABELLED KINEMATIC BASE: unicycle integration of (v, w), footprint collisions, depth from the MuJoCo house."""
+
+    def __init__(self, house, pose, render_depth: bool) -> None:
+        from groundfm.sim.house import wall_footprint
+
+        self.house = house
+        self.pose = tuple(float(v) for v in pose)
+        self.obstacles = [wall_footprint(w) for w in house.walls] + [o.footprint() for o in house.objects]
+        self._boxes = np.array([np.r_[p.min(axis=0), p.max(axis=0)] for p in self.obstacles])
+        self.collisions = 0
+        self._touching = False
+        self.length = 0.0
+        self.world = None
+        if render_depth:
+            from groundfm.sim.config import SimConfig
+            from groundfm.sim.world import SimWorld
+
+            self.world = SimWorld(house, SimConfig(scene_seed=house.seed, image_width=160, image_height=120))
+
+    def _collides(self, pose) -> bool:
+        from groundfm.navigation.local import BODY_LENGTH_M, BODY_WIDTH_M
+        from groundfm.sim.house import _rect_corners, polygons_overlap
+
+        body = _rect_corners(pose[:2], (BODY_LENGTH_M, BODY_WIDTH_M), pose[2])
+        lo, hi = body.min(axis=0), body.max(axis=0)
+        near = np.nonzero((self._boxes[:, 0] <= hi[0]) & (self._boxes[:, 2] >= lo[0]) & (self._boxes[:, 1] <= hi[1])
+                          & (self._boxes[:, 3] >= lo[1]))[0]
+        return any(polygons_overlap(body, self.obstacles[i]) for i in near)
+
+    def step(self, v: float, w: float, dt: float) -> None:
+        """Advance by (v [m/s], w [rad/s]) for dt [s]; a step into an obstacle is undone and counted once."""
+        x, y, yaw = self.pose
+        new = (x + v * math.cos(yaw) * dt, y + v * math.sin(yaw) * dt, yaw + w * dt)
+        if self._collides(new):
+            if not self._touching:
+                self.collisions += 1
+            self._touching = True
+            return
+        self._touching = False
+        self.length += math.hypot(new[0] - x, new[1] - y)
+        self.pose = new
+
+    def depth_obstacles(self) -> np.ndarray:
+        """Obstacle points (n, 2) [m, map frame] from the head camera's ground-truth depth at the current pose."""
+        import mujoco
+
+        from groundfm.navigation import local
+        from groundfm.sim import world as sim_world
+
+        world = self.world
+        x, y, yaw = self.pose
+        world.data.qpos[0:3] = x, y, 0.30
+        world.data.qpos[3:7] = math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)
+        world.data.qvel[:] = 0.0
+        mujoco.mj_forward(world.model, world.data)
+        frame = world.render_stereo()
+        cam_id = mujoco.mj_name2id(world.model, mujoco.mjtObj.mjOBJ_CAMERA, sim_world._CAMS[0])
+        world_from_cam = np.eye(4)
+        # MuJoCo camera axes are x right, y up, -z forward; REP-103 optical is x right, y down, z forward.
+        world_from_cam[:3, :3] = world.data.cam_xmat[cam_id].reshape(3, 3) @ np.diag([1.0, -1.0, -1.0])
+        world_from_cam[:3, 3] = world.data.cam_xpos[cam_id]
+        points = local.depth_to_points(frame.depth, world.camera_model.k(), world_from_cam, stride=4)
+        return local.obstacle_points(points)
+
+    def close(self) -> None:
+        """Free the renderer."""
+        if self.world is not None:
+            self.world.close()
+
+
+# --- methods --------------------------------------------------------------------------------------------------------
+
+
+def run_episode(method: str, ep: Episode, house, grid, cfg, args) -> Outcome:
+    """Run one method on one episode on the kinematic base."""
+    from groundfm.navigation import local
+    from groundfm.navigation.instructions import parse_instruction
+    from groundfm.navigation.navigator import Navigator
+    from groundfm.navigation.reasoner import SceneGraph
+
+    spawn = house.spawn
+    ell, _ = geodesic(grid, spawn[:2], ep.targets, cfg.goal_tolerance_m, cfg.robot_radius)
+    # The oracle drives a clearance-aware shortest path 0.3 m into each region (a corner-hugging geodesic would
+    # scrape the 0.70 m body on door frames); l above stays the pure geodesic.
+    _, legs = geodesic(grid, spawn[:2], ep.targets, cfg.goal_tolerance_m - 0.3, cfg.robot_radius, room_inset=0.3,
+                       clearance_weight=cfg.clearance_weight)
+    base = KinematicBase(house, spawn, render_depth=method == 'groundfm' and not args.no_depth)
+    dt = 1.0 / cfg.fast_rate_hz
+    t, visited, message = 0.0, 0, ''
+    nav = None
+    if method == 'groundfm':
+        nav = Navigator(cfg, parse_instruction(ep.instruction), spawn)
+        nav.set_map(grid)
+        nav.set_scene(SceneGraph.from_house_json(house.to_json()))
+    limiter = local.VelocityLimiter(cfg.max_speed, cfg.max_yaw_rate, cfg.max_accel, cfg.max_yaw_accel)
+    leg = 0
+    last_slow, last_depth, stopped_for = -math.inf, -math.inf, 0.0
+    pending: list[tuple[float, float, float]] = []  # discrete action as (v, w, seconds left)
+    try:
+        while t < args.time_limit:
+            pose = base.pose
+            if visited < len(ep.targets) and ep.targets[visited].reached(pose[:2], cfg.goal_tolerance_m):
+                visited += 1
+            if method == 'groundfm':
+                if base.world is not None and t - last_depth >= 0.1 - 1e-9:
+                    nav.set_depth_obstacles(base.depth_obstacles(), t)
+                    last_depth = t
+                if nav.wants_slow_update or t - last_slow >= 1.0 / cfg.slow_rate_hz:
+                    nav.slow_update(pose, t)
+                    last_slow = t
+                if pending:
+                    v, w, left = pending[0]
+                    pending[0] = (v, w, left - dt)
+                    if pending[0][2] <= 1e-9:
+                        pending.pop(0)
+                else:
+                    cmd = nav.fast_tick(pose, t, dt)
+                    if cmd.discrete and cmd.discrete != local.STOP:
+                        v, w, left = _discrete_motion(cmd.discrete, cfg)
+                        pending.append((v, w, left - dt))
+                    else:
+                        v, w = cmd.v, cmd.w
+                if nav.status.done:
+                    message = nav.status.message
+                    break
+            elif method == 'oracle':
+                while leg < len(legs) and math.dist(pose[:2], legs[leg][-1]) < 0.1:
+                    leg += 1
+                if leg >= len(legs):
+                    message = 'oracle: end of the geodesic'
+                    break
+                v, w = local.pure_pursuit(pose, legs[leg], cfg.lookahead_m, cfg.max_speed, cfg.max_yaw_rate)
+                v, w = limiter(v, w, dt)
+            else:  # naive: straight at the nearest point of the current target's region
+                if leg < len(ep.targets) and ep.targets[leg].reached(pose[:2], cfg.stop_distance_m):
+                    leg += 1
+                if leg >= len(ep.targets):
+                    message = 'naive: reached every target'
+                    break
+                v, w = _naive(pose, ep.targets[leg], cfg)
+                v, w = limiter(v, w, dt)
+                stopped_for = stopped_for + dt if base._touching else 0.0
+                if stopped_for > 3.0:
+                    message = 'naive: blocked'
+                    break
+            base.step(v, w, dt)
+            t += dt
+        else:
+            message = message or f'time limit {args.time_limit:g} s'
+        final = base.pose
+        if visited < len(ep.targets) and ep.targets[visited].reached(final[:2], cfg.goal_tolerance_m):
+            visited += 1
+        last = ep.targets[-1]
+        ne = last.distance(final[:2])
+        success = visited == len(ep.targets) and last.reached(final[:2], cfg.goal_tolerance_m)
+        spl = (ell / max(base.length, ell)) if success and math.isfinite(ell) else 0.0
+        return Outcome(success, spl, ne, base.collisions, t, base.length, ell, message)
+    finally:
+        base.close()
+
+
+def _discrete_motion(action: str, cfg) -> tuple[float, float, float]:
+    """A Nav-R1 discrete action as a constant (v, w) held for its duration [s]."""
+    from groundfm.navigation import local
+
+    speed, rate = min(cfg.max_speed, 0.4), min(cfg.max_yaw_rate, 0.8)
+    if action == local.FORWARD:
+        return speed, 0.0, local.FORWARD_STEP_M / speed
+    sign = 1.0 if action == local.TURN_LEFT else -1.0
+    return 0.0, sign * rate, local.TURN_STEP_RAD / rate
+
+
+def _naive(pose, target, cfg) -> tuple[float, float]:
+    from groundfm.navigation.local import wrap_angle
+    from groundfm.navigation.planner import polygon_distance
+
+    x, y, yaw = pose
+    poly = target.polygon
+    if target.kind == 'room':
+        aim = poly.mean(axis=0)
+    else:  # nearest point of the region
+        samples = np.concatenate([np.linspace(a, b, 20) for a, b in zip(poly, np.roll(poly, -1, axis=0),
+                                                                        strict=True)]) if len(poly) > 1 else poly
+        aim = samples[np.argmin(polygon_distance(samples, np.array([[x, y]])))]
+    alpha = wrap_angle(math.atan2(aim[1] - y, aim[0] - x) - yaw)
+    if abs(alpha) > 0.3:
+        return 0.0, math.copysign(cfg.max_yaw_rate, alpha)
+    return cfg.max_speed, 1.5 * alpha
+
+
+# --- the benchmark --------------------------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> Results:
+    """Every method on the same episodes; metrics per instruction kind and overall."""
+    from groundfm.navigation.config import NavigationConfig
+    from groundfm.navigation.planner import build_costmap, grid_from_house
+    from groundfm.sim.house import generate_house
+
+    cfg = NavigationConfig(action_space=args.action_space)
+    outcomes: dict[str, dict[str, list[Outcome]]] = {}
+    for seed in args.seeds:
+        house = generate_house(seed)
+        grid = grid_from_house(house.to_json(), cfg.map_resolution)
+        costmap = build_costmap(grid, cfg.robot_radius)
+        for ep in make_episodes(seed, args.episodes, grid, costmap):
+            for method in args.methods:
+                start = time.perf_counter()
+                out = run_episode(method, ep, house, grid, cfg, args)
+                for key in ('all', ep.kind):
+                    outcomes.setdefault(key, {}).setdefault(method, []).append(out)
+                print(f'seed {seed} {ep.kind:10s} {method:8s} {"OK  " if out.success else "FAIL"} '
+                      f'spl {out.spl:.2f} ne {out.ne:.2f} m coll {out.collisions} {out.seconds:5.1f} s sim '
+                      f'({time.perf_counter() - start:.1f} s wall) {ep.instruction!r}: {out.message}', flush=True)
+    suffix = f'{args.base}_{args.action_space}' + ('_nodepth' if args.no_depth else '')
+    results: Results = {}
+    for key, methods in outcomes.items():
+        name = f'house_heldout_{suffix}' if key == 'all' else f'house_heldout_{suffix}_{key}'
+        results[name] = {}
+        for method, outs in methods.items():
+            label = THIS_PROJECT if method == 'groundfm' else method
+            results[name][label] = {
+                'sr': statistics.fmean(o.success for o in outs),
+                'spl': statistics.fmean(o.spl for o in outs),
+                'ne': statistics.fmean(o.ne for o in outs),
+                'collisions': statistics.fmean(o.collisions for o in outs),
+                'seconds': statistics.fmean(o.seconds for o in outs),
+                'episodes': float(len(outs)),
+            }
+    return results

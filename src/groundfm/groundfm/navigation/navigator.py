@@ -1,0 +1,286 @@
+"""Fast-in-slow episode logic shared by the ROS node and the benchmark: sub-goals, chunks, servo ticks. ROS-free.
+
+Scheduling (Nav-R1's asynchronous 1:n): `slow_update` runs at cfg.slow_rate_hz (the node runs it on its own
+callback group, so a slow backend never blocks the servo); `fast_tick` runs at cfg.fast_rate_hz and, every
+cfg.chunk_period_s (= n chunks per slow update), re-plans on the latest map to the latest sub-goal and cuts the next
+action chunk; between chunks each tick follows the chunk with the latest depth and the limits applied.
+"""
+
+import math
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from groundfm.navigation import local
+from groundfm.navigation.config import NavigationConfig
+from groundfm.navigation.instructions import SubGoal
+from groundfm.navigation.planner import (
+    Costmap,
+    Grid,
+    PlanResult,
+    build_costmap,
+    find_frontiers,
+    plan_on,
+    polygon_distance,
+)
+from groundfm.navigation.reasoner import Decision, Observation, SceneGraph, SlowSystem, Target
+
+PHASE_PARSING, PHASE_EXPLORING, PHASE_NAVIGATING, PHASE_ARRIVED = 'parsing', 'exploring', 'navigating', 'arrived'
+ROOM_INSET_M = 0.5  # room goals: aim this far inside the walls [m]
+POINT_GOAL_M = 0.3  # door / pose goals: aim within this distance [m]
+FRONTIER_REACHED_M = 0.6  # a frontier counts as explored within this distance [m]
+PATH_END_M = 0.15  # arrived when this close to the end of the planned path [m]
+MAX_PLAN_FAILURES = 3  # consecutive planning failures before the goal is given up
+DEVIATION_M = 0.4  # re-plan when the robot is this far from its path [m]
+GOAL_CLEARANCE_M = 0.42  # goal cells keep the whole body (half length 0.35 m + margin) off obstacles [m]
+BLOCKED_REPLAN_S = 2.0  # held by the depth guard this long: mark depth obstacles on the map and re-plan [s]
+
+
+@dataclass
+class Status:
+    """What the navigator reports: phase, sub-goal, distance left along the path [m] (-1 unknown), reasoning."""
+
+    phase: str = PHASE_PARSING
+    subgoal: str = ''
+    subgoal_xy: tuple[float, float] | None = None
+    distance_remaining: float = -1.0
+    reasoning: str = ''
+    done: bool = False
+    success: bool = False
+    message: str = ''
+
+
+def goal_mask(target: Target, grid: Grid, cfg: NavigationConfig) -> np.ndarray:
+    """Boolean (h, w) of cells the fast system may stop in for this target."""
+    rows, cols = np.mgrid[0:grid.shape[0], 0:grid.shape[1]]
+    centres = grid.center_of(np.stack([rows, cols], axis=-1)).reshape(-1, 2)
+    if target.kind == 'room':
+        x0, y0 = target.polygon.min(axis=0)
+        x1, y1 = target.polygon.max(axis=0)
+        inset = min(ROOM_INSET_M, 0.25 * (x1 - x0), 0.25 * (y1 - y0))
+        ok = ((centres[:, 0] >= x0 + inset) & (centres[:, 0] <= x1 - inset) & (centres[:, 1] >= y0 + inset)
+              & (centres[:, 1] <= y1 - inset))
+        return ok.reshape(grid.shape)
+    radius = {'object': cfg.stop_distance_m, 'frontier': 0.5}.get(target.kind, POINT_GOAL_M)
+    return (polygon_distance(centres, target.polygon) <= radius).reshape(grid.shape)
+
+
+class Navigator:
+    """One Navigate goal: sub-goals from the slow system, paths and commands from the fast system."""
+
+    def __init__(self, cfg: NavigationConfig, goals: list[SubGoal], start_pose, backend=None,
+                 max_speed: float = 0.0) -> None:
+        self.cfg = cfg
+        self.slow = SlowSystem(goals, backend, cfg.replan_distance_m)
+        self.start = (float(start_pose[0]), float(start_pose[1]))
+        self.limiter = local.VelocityLimiter(cfg.max_speed, cfg.max_yaw_rate, cfg.max_accel, cfg.max_yaw_accel)
+        self.max_speed = max_speed if max_speed > 0 else cfg.max_speed
+        self.guard = local.DepthGuard(cfg.stop_clearance_m, cfg.slow_clearance_m)
+        self.grid: Grid | None = None
+        self.scene = SceneGraph()
+        self.status = Status()
+        self.decision: Decision | None = None
+        self.path: np.ndarray | None = None
+        self.chunk: list[str] = []  # pending discrete actions
+        self._lock = threading.Lock()
+        self._next_chunk = -math.inf
+        self._plan_failures = 0
+        self._planned_for: Decision | None = None
+        self._planned_grid: Grid | None = None
+        self._costmap: Costmap | None = None
+        self.plans = 0
+        self._blocked_since: float | None = None
+        self._overlay: Grid | None = None  # the map with depth obstacles stamped in, after a blockage
+        self._want_slow = True
+        self.slow_updates = 0
+        self.chunks = 0
+
+    # --- inputs ---------------------------------------------------------------------------------------------------
+    def set_map(self, grid: Grid) -> None:
+        """The latest occupancy grid."""
+        with self._lock:
+            self.grid = grid
+
+    def set_scene(self, scene: SceneGraph) -> None:
+        """The latest scene graph."""
+        with self._lock:
+            self.scene = scene
+
+    def set_depth_obstacles(self, obstacles_xy: np.ndarray, stamp: float) -> None:
+        """Obstacle points (n, 2) [m, map frame] from the latest depth image taken at stamp [s]."""
+        self.guard.update(obstacles_xy, stamp)
+
+    @property
+    def wants_slow_update(self) -> bool:
+        """True when the slow system should run now (start, step reached, path failed), not at its next tick."""
+        return self._want_slow
+
+    # --- slow system ----------------------------------------------------------------------------------------------
+    def slow_update(self, pose, now: float) -> Decision | None:
+        """Run the slow system once on the latest scene, map and pose; returns its decision (None when done)."""
+        if self.status.done or self.slow.done:
+            return None
+        with self._lock:
+            grid, scene = self.grid, self.scene
+        frontiers = find_frontiers(grid, self.cfg.min_frontier_cells) if grid is not None else []
+        obs = Observation(tuple(pose), self.start, frontiers, stamp=now)
+        decision = self.slow.decide(scene, obs)
+        self.slow_updates += 1
+        with self._lock:
+            self._want_slow = False
+            self.decision = decision
+            self.status.reasoning = decision.think
+            if decision.target is None:
+                self._finish(False, f'gave up on step {decision.step_index + 1}: {decision.think}')
+                return decision
+            self.status.phase = PHASE_EXPLORING if decision.exploring else PHASE_NAVIGATING
+            self.status.subgoal = decision.target.name
+            self.status.subgoal_xy = decision.target.center
+            if decision.replan:
+                self._next_chunk = -math.inf  # re-plan at the next fast tick
+        return decision
+
+    # --- fast system ----------------------------------------------------------------------------------------------
+    def fast_tick(self, pose, now: float, dt: float, busy: bool = False) -> local.Command:
+        """One servo tick at pose (x, y, yaw); in discrete mode `busy` says the last action is still running."""
+        with self._lock:
+            decision, grid = self.decision, self.grid
+        if self.status.done:
+            self.limiter.reset()
+            return local.Command(discrete=local.STOP if self._discrete else '', note='done')
+        if decision is None or decision.target is None or grid is None:
+            return self._stop('waiting for the slow system' if grid is not None else 'waiting for a map', dt)
+        xy = (pose[0], pose[1])
+        if self._arrived(decision.target, xy):
+            return self._on_arrival(decision, xy, dt)
+        if now >= self._next_chunk or self.path is None or self._planned_for is not decision:
+            self._next_chunk = now + self.cfg.chunk_period_s
+            if self._overlay is not None and self._overlay.stamp == id(grid):
+                grid = self._overlay
+            if not self._plan_chunk(decision, grid, pose):
+                return self._stop('no path', dt)
+        if math.dist(self.path[-1], xy) <= PATH_END_M and not busy:  # the end of a path into the goal region
+            return self._on_arrival(decision, xy, dt)
+        command = self._follow(pose, dt, busy)
+        self._watch_blockage(command, grid, now)
+        return command
+
+    def _watch_blockage(self, command: local.Command, grid: Grid, now: float) -> None:
+        """Local avoidance: when the depth guard holds the robot, stamp the depth obstacles into the map and re-plan."""
+        if not command.note.startswith('depth: blocked') and not command.note.startswith('depth: no room'):
+            self._blocked_since = None
+            return
+        if self._blocked_since is None:
+            self._blocked_since = now
+        elif now - self._blocked_since >= BLOCKED_REPLAN_S and len(self.guard.obstacles):
+            data = grid.data.copy()
+            rows = np.floor((self.guard.obstacles[:, 1] - grid.origin[1]) / grid.resolution).astype(int)
+            cols = np.floor((self.guard.obstacles[:, 0] - grid.origin[0]) / grid.resolution).astype(int)
+            ok = (rows >= 0) & (rows < grid.shape[0]) & (cols >= 0) & (cols < grid.shape[1])
+            data[rows[ok], cols[ok]] = 100
+            with self._lock:
+                self._overlay = Grid(data, grid.origin, grid.resolution, stamp=id(self.grid))
+            self._next_chunk = -math.inf
+            self._blocked_since = None
+            self.path = None
+
+    @property
+    def _discrete(self) -> bool:
+        return self.cfg.action_space == 'discrete'
+
+    def _plan_chunk(self, decision: Decision, grid: Grid, pose) -> bool:
+        """One action chunk: global A* re-plan to the sub-goal when the map, the sub-goal or the robot's place on the
+        path changed (else keep the path), then cut the next discrete chunk. False if there is no path."""
+        self.chunks += 1
+        stale_path = (self.path is None or self._planned_for is not decision or self._planned_grid is not grid
+                      or float(np.min(np.linalg.norm(self.path - np.asarray(pose[:2]), axis=1))) > DEVIATION_M)
+        if stale_path:
+            self.plans += 1
+            if self._costmap is None or self._costmap.grid is not grid:
+                self._costmap = build_costmap(grid, self.cfg.robot_radius, self.cfg.clearance_weight,
+                                              self.cfg.unknown_is_free)
+            mask = goal_mask(decision.target, grid, self.cfg)
+            roomy = mask & (self._costmap.distance >= GOAL_CLEARANCE_M)
+            result: PlanResult = plan_on(self._costmap, pose[:2], roomy if roomy.any() else mask,
+                                         self.cfg.robot_radius)
+            self._planned_for, self._planned_grid = decision, grid
+            if result.path is None:
+                self.path = None
+                self._plan_failures += 1
+                if decision.exploring:
+                    self.slow.mark_frontier_visited(decision.target.center)
+                    self._want_slow = True
+                elif self._plan_failures >= MAX_PLAN_FAILURES:
+                    self._finish(False, f'no path to {decision.target.name}: {result.reason}')
+                return False
+            self._plan_failures = 0
+            self.path = result.path
+            self.status.distance_remaining = result.length
+        if self._discrete:
+            self.chunk = local.discrete_chunk(pose, self.path, self.cfg.fast_per_slow, self.cfg.lookahead_m,
+                                              PATH_END_M, self.guard.obstacles)
+        return True
+
+    def _follow(self, pose, dt: float, busy: bool) -> local.Command:
+        path = self.path
+        i = local.closest_index(path, pose[:2])
+        self.status.distance_remaining = float(np.linalg.norm(path[i] - pose[:2]) +
+                                               np.linalg.norm(np.diff(path[i:], axis=0), axis=1).sum())
+        if self._discrete:
+            if busy:
+                return local.Command(note='executing')
+            if not self.chunk:
+                self.chunk = local.discrete_chunk(pose, path, self.cfg.fast_per_slow, self.cfg.lookahead_m,
+                                                  PATH_END_M, self.guard.obstacles)
+            action = self.chunk.pop(0)
+            if action == local.FORWARD and local.body_clearance(pose, self.guard.obstacles, 0.25, 0.0, 1.0, 10) \
+                    <= local.FORWARD_STEP_M:
+                self.chunk = []
+                return local.Command(discrete=local.STOP, note='depth: forward blocked')
+            return local.Command(discrete=action, note=f'chunk {action}')
+        v, w = local.pure_pursuit(pose, path, self.cfg.lookahead_m, self.max_speed, self.cfg.max_yaw_rate)
+        v, w, note = self.guard.filter(pose, v, w)
+        v, w = self.limiter(v, w, dt, self.max_speed)
+        return local.Command(v, w, note=note or 'following')
+
+    def _stop(self, note: str, dt: float) -> local.Command:
+        if self._discrete:
+            return local.Command(discrete=local.STOP, note=note)
+        v, w = self.limiter(0.0, 0.0, dt)
+        return local.Command(v, w, note=note)
+
+    def _arrived(self, target: Target, xy) -> bool:
+        if target.kind == 'room':
+            x0, y0 = target.polygon.min(axis=0)
+            x1, y1 = target.polygon.max(axis=0)
+            inset = min(ROOM_INSET_M, 0.25 * (x1 - x0), 0.25 * (y1 - y0)) * 0.6
+            return x0 + inset <= xy[0] <= x1 - inset and y0 + inset <= xy[1] <= y1 - inset
+        radius = {'object': self.cfg.stop_distance_m + 0.05, 'frontier': FRONTIER_REACHED_M}.get(target.kind,
+                                                                                                POINT_GOAL_M + 0.05)
+        return target.distance(xy) <= radius
+
+    def _on_arrival(self, decision: Decision, xy, dt: float) -> local.Command:
+        self.path, self.chunk = None, []
+        if decision.exploring:
+            self.slow.mark_frontier_visited(decision.target.center)
+            with self._lock:
+                self.decision = None
+                self._want_slow = True
+            return self._stop('frontier reached; looking again', dt)
+        self.slow.advance()
+        with self._lock:
+            self.decision = None
+            self._want_slow = True
+            if self.slow.done:
+                self.status.phase = PHASE_ARRIVED
+                self.status.distance_remaining = 0.0
+                self._finish(True, f'reached {decision.target.name}')
+        return self._stop(f'reached step {decision.step_index + 1}', dt)
+
+    def _finish(self, success: bool, message: str) -> None:
+        self.status.done, self.status.success, self.status.message = True, success, message
+
+    def fail(self, message: str) -> None:
+        """End the goal unsuccessfully (timeout, stale inputs, cancel) with a reason."""
+        self._finish(False, message)

@@ -1,0 +1,383 @@
+"""Global path search on a 2-D occupancy grid: costmap with inflation, A*, path smoothing, frontiers. ROS-free.
+
+Grid conventions follow nav_msgs/OccupancyGrid (and mapping/occupancy.py): values 0 free, 100 occupied, -1 unknown
+(>= 50 counts as occupied); data[row, col] with row along +y, col along +x; `origin` is the map-frame (x, y) [m] of
+cell (0, 0)'s lower-left corner; `resolution` is the cell edge [m].
+
+Cost of a step = length [m] * (1 + clearance_weight * closeness), closeness rising from 0 at robot_radius + 0.4 m
+from the nearest obstacle to 1 at robot_radius. Cells closer than robot_radius are lethal except within the start's
+inflated disk (so a robot that starts near a wall can still leave). `_reference_dijkstra` is the scipy twin
+of `astar` used by tests.
+"""
+
+import heapq
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+FREE, OCCUPIED, UNKNOWN = 0, 100, -1
+_SQRT2 = math.sqrt(2.0)
+_NEIGHBOURS = ((0, 1, 1.0), (1, 0, 1.0), (0, -1, 1.0), (-1, 0, 1.0),
+               (1, 1, _SQRT2), (1, -1, _SQRT2), (-1, 1, _SQRT2), (-1, -1, _SQRT2))
+SOFT_MARGIN_M = 0.4  # clearance cost fades out this far beyond robot_radius [m]
+
+
+@dataclass
+class Grid:
+    """An occupancy grid: data (h, w) int8 in {0, 100, -1} (or 0..100), origin (x, y) [m], resolution [m]."""
+
+    data: np.ndarray
+    origin: tuple[float, float]
+    resolution: float
+    stamp: float = 0.0  # time of the map [s], node clock
+
+    def __post_init__(self) -> None:
+        if self.data.ndim != 2 or self.data.size == 0:
+            raise ValueError(f'Grid.data must be a non-empty 2-D array, got shape {self.data.shape}')
+        if not self.resolution > 0:
+            raise ValueError(f'Grid.resolution must be > 0, got {self.resolution}')
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, cols)."""
+        return int(self.data.shape[0]), int(self.data.shape[1])
+
+    def cell_of(self, xy) -> tuple[int, int]:
+        """(row, col) of a map-frame point [m]; may lie outside the grid."""
+        return (int(math.floor((xy[1] - self.origin[1]) / self.resolution)),
+                int(math.floor((xy[0] - self.origin[0]) / self.resolution)))
+
+    def center_of(self, rc) -> np.ndarray:
+        """Map-frame centre (x, y) [m] of cell (row, col); rc may be (n, 2) -> (n, 2)."""
+        rc = np.asarray(rc, float)
+        return np.stack([self.origin[0] + (rc[..., 1] + 0.5) * self.resolution,
+                         self.origin[1] + (rc[..., 0] + 0.5) * self.resolution], axis=-1)
+
+    def inside(self, rc) -> bool:
+        """True if (row, col) lies on the grid."""
+        return 0 <= rc[0] < self.data.shape[0] and 0 <= rc[1] < self.data.shape[1]
+
+    def occupied(self) -> np.ndarray:
+        """Boolean (h, w): cells at or above 50."""
+        return self.data >= 50
+
+    def unknown(self) -> np.ndarray:
+        """Boolean (h, w): cells below 0."""
+        return self.data < 0
+
+
+@dataclass(frozen=True)
+class Costmap:
+    """Obstacle distance [m], lethal mask and per-cell cost multiplier derived from a Grid."""
+
+    grid: Grid
+    distance: np.ndarray  # (h, w) distance to the nearest obstacle [m]
+    lethal: np.ndarray  # (h, w) bool: never enter
+    multiplier: np.ndarray  # (h, w) >= 1: step cost factor
+    robot_radius: float = 0.0  # inflation radius [m]
+
+
+def build_costmap(grid: Grid, robot_radius: float, clearance_weight: float = 2.0,
+                  unknown_is_free: bool = True) -> Costmap:
+    """Inflate obstacles by robot_radius [m] and add a clearance cost that keeps paths off walls."""
+    blocked = grid.occupied() if unknown_is_free else grid.occupied() | grid.unknown()
+    if blocked.any():
+        distance = ndimage.distance_transform_edt(~blocked) * grid.resolution
+    else:
+        distance = np.full(grid.shape, np.inf)
+    lethal = distance < robot_radius
+    closeness = np.clip((robot_radius + SOFT_MARGIN_M - distance) / SOFT_MARGIN_M, 0.0, 1.0)
+    return Costmap(grid, distance, lethal, 1.0 + clearance_weight * closeness, robot_radius)
+
+
+@dataclass
+class PlanResult:
+    """A planned path: waypoints (n, 2) [m] from start to goal, cost and length [m]; path None with a reason."""
+
+    path: np.ndarray | None
+    cost: float = math.inf
+    length: float = math.inf
+    reason: str = ''
+    goal_cell: tuple[int, int] | None = None
+    expanded: int = 0
+
+
+def _start_pocket(costmap: Costmap, start: tuple[int, int]) -> np.ndarray:
+    """Lethal-but-free cells within robot_radius of a lethal start cell: the robot may drive out of them."""
+    grid = costmap.grid
+    if not costmap.lethal[start]:
+        return np.zeros(grid.shape, bool)
+    rows, cols = np.ogrid[0:grid.shape[0], 0:grid.shape[1]]
+    reach = (costmap.robot_radius / grid.resolution) + 1.0
+    disk = (rows - start[0]) ** 2 + (cols - start[1]) ** 2 <= reach ** 2
+    return disk & costmap.lethal & ~grid.occupied()
+
+
+def astar(costmap: Costmap, start_xy, goal_mask: np.ndarray, max_expansions: int = 2_000_000) -> PlanResult:
+    """Cheapest 8-connected path from start_xy [m] to any cell of goal_mask (h, w); heuristic = metric goal distance."""
+    grid = costmap.grid
+    h, w = grid.shape
+    start = grid.cell_of(start_xy)
+    if not grid.inside(start):
+        return PlanResult(None, reason=f'start ({start_xy[0]:.2f}, {start_xy[1]:.2f}) is outside the map')
+    goals = goal_mask & ~costmap.lethal
+    if not goals.any():
+        return PlanResult(None, reason='no reachable goal cell (the goal lies in or next to obstacles)')
+    passable = ~costmap.lethal | _start_pocket(costmap, start)
+    passable[start] = True
+    # Admissible heuristic: straight-line distance to the nearest goal cell [cells] (multiplier >= 1).
+    heuristic = ndimage.distance_transform_edt(~goals)
+    mult = costmap.multiplier
+    flat_pass = passable.ravel()
+    flat_mult = mult.ravel()
+    flat_goal = goals.ravel()
+    flat_h = heuristic.ravel()
+    start_i = start[0] * w + start[1]
+    g = {start_i: 0.0}
+    parent = {start_i: -1}
+    heap = [(float(flat_h[start_i]), 0.0, start_i)]
+    closed = set()
+    expanded = 0
+    while heap:
+        _, cost, i = heapq.heappop(heap)
+        if i in closed:
+            continue
+        closed.add(i)
+        expanded += 1
+        if flat_goal[i]:
+            return _result(grid, parent, i, cost, expanded)
+        if expanded > max_expansions:
+            break
+        r, c = divmod(i, w)
+        m_here = flat_mult[i]
+        for dr, dc, step in _NEIGHBOURS:
+            rr, cc = r + dr, c + dc
+            if rr < 0 or rr >= h or cc < 0 or cc >= w:
+                continue
+            j = rr * w + cc
+            if not flat_pass[j] or j in closed:
+                continue
+            if dr and dc and not (flat_pass[r * w + cc] and flat_pass[rr * w + c]):
+                continue  # no corner cutting
+            new = cost + step * 0.5 * (m_here + flat_mult[j])
+            if new < g.get(j, math.inf):
+                g[j] = new
+                parent[j] = i
+                heapq.heappush(heap, (new + float(flat_h[j]), new, j))
+    return PlanResult(None, reason='no path: the goal is cut off by obstacles', expanded=expanded)
+
+
+def _result(grid: Grid, parent: dict[int, int], goal_i: int, cost_cells: float, expanded: int) -> PlanResult:
+    w = grid.shape[1]
+    cells = []
+    i = goal_i
+    while i != -1:
+        cells.append(divmod(i, w))
+        i = parent[i]
+    cells.reverse()
+    path = grid.center_of(np.array(cells))
+    return PlanResult(path, cost_cells * grid.resolution, path_length(path), '', cells[-1], expanded)
+
+
+def _reference_dijkstra(costmap: Costmap, start_xy, goal_mask: np.ndarray) -> float:
+    """Cost [m] of the cheapest path by scipy's Dijkstra on astar's graph (the reference twin); inf if none."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    grid = costmap.grid
+    h, w = grid.shape
+    start = grid.cell_of(start_xy)
+    passable = ~costmap.lethal | _start_pocket(costmap, start)
+    passable[start] = True
+    goals = goal_mask & ~costmap.lethal
+    idx = np.arange(h * w).reshape(h, w)
+    rows, cols, vals = [], [], []
+    for dr, dc, step in _NEIGHBOURS:
+        r0, r1 = max(0, -dr), h - max(0, dr)
+        c0, c1 = max(0, -dc), w - max(0, dc)
+        a = (slice(r0, r1), slice(c0, c1))
+        b = (slice(r0 + dr, r1 + dr), slice(c0 + dc, c1 + dc))
+        ok = passable[a] & passable[b]
+        if dr and dc:
+            side_a = passable[(slice(r0, r1), slice(c0 + dc, c1 + dc))]
+            ok &= side_a & passable[(slice(r0 + dr, r1 + dr), slice(c0, c1))]
+        rows.append(idx[a][ok])
+        cols.append(idx[b][ok])
+        vals.append((step * 0.5 * (costmap.multiplier[a] + costmap.multiplier[b]))[ok])
+    graph = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(h * w, h * w))
+    dist = dijkstra(graph.tocsr(), indices=start[0] * w + start[1])
+    best = dist.reshape(h, w)[goals].min() if goals.any() else math.inf
+    return float(best) * grid.resolution
+
+
+def path_length(path: np.ndarray) -> float:
+    """Polyline length [m] of points (n, 2)."""
+    if path is None or len(path) < 2:
+        return 0.0
+    return float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum())
+
+
+def line_is_clear(costmap: Costmap, a, b, min_distance: float) -> bool:
+    """True if every cell on segment a-b [m] is at least min_distance [m] from obstacles."""
+    grid = costmap.grid
+    n = max(2, int(math.ceil(np.linalg.norm(np.subtract(b, a)) / (0.5 * grid.resolution))) + 1)
+    pts = np.linspace(a, b, n)
+    rows = np.floor((pts[:, 1] - grid.origin[1]) / grid.resolution).astype(int)
+    cols = np.floor((pts[:, 0] - grid.origin[0]) / grid.resolution).astype(int)
+    if rows.min() < 0 or cols.min() < 0 or rows.max() >= grid.shape[0] or cols.max() >= grid.shape[1]:
+        return False
+    return bool((costmap.distance[rows, cols] >= min_distance).all())
+
+
+def smooth_path(costmap: Costmap, path: np.ndarray, min_distance: float) -> np.ndarray:
+    """Greedy line-of-sight shortcutting: keep a waypoint only where a straight segment would pass too close."""
+    if path is None or len(path) <= 2:
+        return path
+    out = [path[0]]
+    i = 0
+    while i < len(path) - 1:
+        j = len(path) - 1
+        while j > i + 1 and not line_is_clear(costmap, path[i], path[j], min_distance):
+            j -= 1
+        out.append(path[j])
+        i = j
+    return densify(np.array(out), 0.1)
+
+
+def densify(path: np.ndarray, step: float) -> np.ndarray:
+    """Resample a polyline (n, 2) so consecutive points are at most step [m] apart (keeps the vertices)."""
+    pts = [path[0]]
+    for a, b in zip(path[:-1], path[1:], strict=True):
+        n = max(1, int(math.ceil(np.linalg.norm(b - a) / step)))
+        pts.extend(a + (b - a) * (k / n) for k in range(1, n + 1))
+    return np.array(pts)
+
+
+def plan(grid: Grid, start_xy, goal_mask: np.ndarray, robot_radius: float, clearance_weight: float = 2.0,
+         unknown_is_free: bool = True, smooth: bool = True) -> PlanResult:
+    """A* from start_xy [m] to goal_mask (h, w) on grid, then line-of-sight smoothing."""
+    costmap = build_costmap(grid, robot_radius, clearance_weight, unknown_is_free)
+    result = plan_on(costmap, start_xy, goal_mask, robot_radius, smooth)
+    if result.path is None and not unknown_is_free and grid.unknown().any():
+        result.reason += ' (unknown space counts as blocked)'
+    return result
+
+
+def plan_on(costmap: Costmap, start_xy, goal_mask: np.ndarray, robot_radius: float, smooth: bool = True) -> PlanResult:
+    """A* on a prebuilt costmap, then line-of-sight smoothing keeping robot_radius + 0.1 m clearance."""
+    result = astar(costmap, start_xy, goal_mask)
+    if result.path is not None and smooth:
+        result.path = smooth_path(costmap, result.path, robot_radius + 0.1)
+        result.length = path_length(result.path)
+    return result
+
+
+# --- goal regions ---------------------------------------------------------------------------------------------------
+
+
+def cells_within(grid: Grid, polygon: np.ndarray, distance: float) -> np.ndarray:
+    """Boolean (h, w): cell centres within distance [m] of a convex polygon (k, 2) (inside counts as 0)."""
+    centres = _all_centres(grid)
+    d = polygon_distance(centres.reshape(-1, 2), polygon).reshape(grid.shape)
+    return d <= distance
+
+
+def _all_centres(grid: Grid) -> np.ndarray:
+    rows, cols = np.mgrid[0:grid.shape[0], 0:grid.shape[1]]
+    return grid.center_of(np.stack([rows, cols], axis=-1))
+
+
+def polygon_distance(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Distance [m] from points (n, 2) to a convex polygon (k, 2), 0 inside; a 1-point polygon is a point."""
+    points = np.asarray(points, float)
+    polygon = np.asarray(polygon, float)
+    if len(polygon) == 1:
+        return np.linalg.norm(points - polygon[0], axis=1)
+    a, b = polygon, np.roll(polygon, -1, axis=0)
+    ab = b - a  # (k, 2)
+    ap = points[:, None, :] - a[None]  # (n, k, 2)
+    denom = np.maximum(np.einsum('kj,kj->k', ab, ab), 1e-12)
+    t = np.clip(np.einsum('nkj,kj->nk', ap, ab) / denom, 0.0, 1.0)
+    closest = a[None] + t[..., None] * ab[None]
+    dist = np.linalg.norm(points[:, None, :] - closest, axis=2).min(axis=1)
+    cross = ab[None, :, 0] * ap[..., 1] - ab[None, :, 1] * ap[..., 0]  # (n, k)
+    inside = (cross >= 0).all(axis=1) | (cross <= 0).all(axis=1)
+    return np.where(inside, 0.0, dist)
+
+
+# --- frontiers ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Frontier:
+    """A cluster of free cells bordering unknown space: its size [cells] and a reachable centre (x, y) [m]."""
+
+    center: tuple[float, float]
+    size: int
+
+
+def find_frontiers(grid: Grid, min_cells: int = 8) -> list[Frontier]:
+    """Frontier clusters (8-connected) of free cells with an unknown 4-neighbour, largest first."""
+    free = grid.data == FREE
+    unknown = grid.unknown()
+    near_unknown = ndimage.binary_dilation(unknown, structure=ndimage.generate_binary_structure(2, 1))
+    frontier = free & near_unknown
+    labels, count = ndimage.label(frontier, structure=np.ones((3, 3)))
+    out = []
+    for k in range(1, count + 1):
+        cells = np.argwhere(labels == k)
+        if len(cells) < min_cells:
+            continue
+        mean = cells.mean(axis=0)
+        nearest = cells[np.argmin(((cells - mean) ** 2).sum(axis=1))]  # a real frontier cell near the centroid
+        x, y = grid.center_of(nearest)
+        out.append(Frontier((float(x), float(y)), int(len(cells))))
+    return sorted(out, key=lambda f: -f.size)
+
+
+def select_frontier(frontiers: list[Frontier], robot_xy, visited: list[tuple[float, float]] = (),
+                    size_weight: float = 0.02, exclude_radius: float = 0.75) -> Frontier | None:
+    """The frontier with the best score = distance [m] - size_weight * size, skipping ones near visited points."""
+    best, best_score = None, math.inf
+    for f in frontiers:
+        if any(math.dist(f.center, v) < exclude_radius for v in visited):
+            continue
+        score = math.dist(f.center, robot_xy) - size_weight * f.size
+        if score < best_score:
+            best, best_score = f, score
+    return best
+
+
+# --- ground-truth stand-in ------------------------------------------------------------------------------------------
+
+
+def grid_from_house(house: dict, resolution: float = 0.05, margin: float = 0.5) -> Grid:
+    """STAND-IN for mapping's map/occupancy: rasterise a sim/scene house JSON (walls, furniture) into a Grid."""
+    from groundfm.sim.house import House, wall_footprint
+
+    h = House.from_json(house) if isinstance(house, dict) else house
+    x0, y0, x1, y1 = h.bounds
+    origin = (x0 - margin, y0 - margin)
+    cols = int(math.ceil((x1 - x0 + 2 * margin) / resolution))
+    rows = int(math.ceil((y1 - y0 + 2 * margin) / resolution))
+    data = np.full((rows, cols), UNKNOWN, np.int8)
+    grid = Grid(data, origin, resolution)
+    centres = _all_centres(grid).reshape(-1, 2)
+    inside_house = ((centres[:, 0] >= x0) & (centres[:, 0] <= x1) & (centres[:, 1] >= y0) & (centres[:, 1] <= y1))
+    data.reshape(-1)[inside_house] = FREE
+    polys = [wall_footprint(w) for w in h.walls] + [o.footprint() for o in h.objects]
+    half_cell = resolution / 2
+    for poly in polys:
+        lo, hi = poly.min(axis=0) - resolution, poly.max(axis=0) + resolution
+        r0, c0 = grid.cell_of(lo)
+        r1, c1 = grid.cell_of(hi)
+        r0, c0, r1, c1 = max(r0, 0), max(c0, 0), min(r1 + 1, rows), min(c1 + 1, cols)
+        if r0 >= r1 or c0 >= c1:
+            continue
+        rr, cc = np.mgrid[r0:r1, c0:c1]
+        pts = grid.center_of(np.stack([rr, cc], axis=-1)).reshape(-1, 2)
+        hit = polygon_distance(pts, poly) <= half_cell
+        data[rr.reshape(-1)[hit], cc.reshape(-1)[hit]] = OCCUPIED
+    return grid

@@ -1,0 +1,482 @@
+"""The slow system of Nav-R1's fast-in-slow design: instruction + scene graph + observation -> sub-goal. ROS-free.
+
+Every backend writes Nav-R1's output format, `<think>…</think><action>…</action>`, and one parser (`parse_output`)
+turns it into a sub-goal, so the scripted `RuleReasoner` and the transformers `VlmReasoner` are interchangeable.
+Action grammar (one per output):
+  goto object <id>  |  goto room <name>  |  goto door <index>  |  goto pose <x> <y>  |  explore <x> <y>  |  stop
+Nav-R1 (arXiv 2509.10884) emits a latent goal summary h_t for its fast system; here h_t is explicit: the sub-goal
+region (an object footprint, a room rectangle, a doorway or a point) that the fast system plans to.
+
+Scene graph source: mapping's map/objects when it runs; the sim's ground-truth house JSON is a flagged stand-in
+(`SceneGraph.from_house_json`). Grounding of relational phrases ("the red chair next to the table") is done here
+by label, colour, room and nearest-anchor distance.
+"""
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from groundfm.navigation.instructions import Referent, SubGoal
+from groundfm.navigation.planner import Frontier, polygon_distance
+
+NEAR_M = 1.5  # 'next to' / 'near': anchor footprint within this distance [m]
+
+
+# --- the scene graph --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObjectNode:
+    """An object instance in the map frame: box centre (x, y, z) and full size [m], yaw [rad], room name or ''."""
+
+    id: int
+    label: str
+    color: str
+    center: tuple[float, float, float]
+    size: tuple[float, float, float]
+    yaw: float = 0.0
+    room: str = ''
+
+    def footprint(self) -> np.ndarray:
+        """Corners of the box on the floor [m], shape (4, 2)."""
+        c, s = math.cos(self.yaw), math.sin(self.yaw)
+        half = np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]]) * np.asarray(self.size[:2], float) / 2
+        return half @ np.array([[c, s], [-s, c]]) + np.asarray(self.center[:2], float)
+
+
+@dataclass(frozen=True)
+class RoomNode:
+    """An axis-aligned room: name ('bedroom_2'), kind ('bedroom') and bounds (x_min, y_min, x_max, y_max) [m]."""
+
+    name: str
+    kind: str
+    bounds: tuple[float, float, float, float]
+
+    def polygon(self) -> np.ndarray:
+        """Corners (4, 2) [m], counter-clockwise."""
+        x0, y0, x1, y1 = self.bounds
+        return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], float)
+
+    def contains(self, xy) -> bool:
+        """True if (x, y) [m] lies inside the room."""
+        x0, y0, x1, y1 = self.bounds
+        return x0 <= xy[0] <= x1 and y0 <= xy[1] <= y1
+
+
+@dataclass(frozen=True)
+class DoorNode:
+    """A doorway between two rooms: centre (x, y) [m], width [m]."""
+
+    index: int
+    rooms: tuple[str, str]
+    center: tuple[float, float]
+    width: float
+
+
+@dataclass
+class SceneGraph:
+    """Objects, rooms and doorways known to the robot; `source` says where they came from."""
+
+    objects: list[ObjectNode] = field(default_factory=list)
+    rooms: list[RoomNode] = field(default_factory=list)
+    doors: list[DoorNode] = field(default_factory=list)
+    source: str = 'empty'
+
+    @classmethod
+    def from_house_json(cls, house: dict) -> 'SceneGraph':
+        """STAND-IN: the sim's ground-truth scene (sim/scene JSON) as a scene graph."""
+        objects = [ObjectNode(int(o['id']), o['label'], o['color_name'], tuple(o['center']), tuple(o['size']),
+                              float(o['yaw']), o.get('room', '')) for o in house['objects']]
+        rooms = [RoomNode(r['name'], r['kind'], tuple(float(v) for v in r['bounds'])) for r in house['rooms']]
+        doors = [DoorNode(i, (d['room_a'], d['room_b']), tuple(d['center']), float(d['width']))
+                 for i, d in enumerate(house['doors'])]
+        return cls(objects, rooms, doors, 'ground_truth')
+
+    def object(self, object_id: int) -> ObjectNode | None:
+        """The object with this id, or None."""
+        return next((o for o in self.objects if o.id == object_id), None)
+
+    def room(self, name: str) -> RoomNode | None:
+        """The room called name, or None."""
+        return next((r for r in self.rooms if r.name == name), None)
+
+    def room_at(self, xy) -> RoomNode | None:
+        """The room containing (x, y), or None."""
+        return next((r for r in self.rooms if r.contains(xy)), None)
+
+    def room_of(self, obj: ObjectNode) -> str:
+        """Room name of an object: its own field, else the room containing its centre, else ''."""
+        if obj.room:
+            return obj.room
+        room = self.room_at(obj.center[:2])
+        return room.name if room else ''
+
+
+# --- targets ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """A sub-goal region: kind 'object' | 'room' | 'door' | 'pose' | 'frontier', a polygon (k, 2) [m], a name."""
+
+    kind: str
+    name: str  # e.g. 'object: red chair #12', 'room: kitchen'
+    polygon: np.ndarray
+    ref: str = ''  # the action argument: object id, room name, door index, or 'x y'
+
+    @property
+    def center(self) -> tuple[float, float]:
+        """Centre of the region (x, y) [m]."""
+        c = np.asarray(self.polygon, float).mean(axis=0)
+        return float(c[0]), float(c[1])
+
+    def distance(self, xy) -> float:
+        """Distance [m] from (x, y) to the region (0 inside)."""
+        return float(polygon_distance(np.asarray([xy], float), self.polygon)[0])
+
+    def reached(self, xy, tolerance: float) -> bool:
+        """Success test: inside a room, else within tolerance [m] of the region."""
+        return self.distance(xy) <= (0.0 if self.kind == 'room' else tolerance)
+
+
+def object_target(obj: ObjectNode) -> Target:
+    """The footprint of an object as a target."""
+    return Target('object', f'object: {obj.color} {obj.label} #{obj.id}'.replace('  ', ' '), obj.footprint(),
+                  str(obj.id))
+
+
+def room_target(room: RoomNode) -> Target:
+    """A room as a target."""
+    return Target('room', f'room: {room.name}', room.polygon(), room.name)
+
+
+def point_target(kind: str, name: str, xy, ref: str = '') -> Target:
+    """A point (door, pose, frontier) as a target."""
+    return Target(kind, name, np.array([[float(xy[0]), float(xy[1])]]), ref or f'{xy[0]:.2f} {xy[1]:.2f}')
+
+
+# --- grounding --------------------------------------------------------------------------------------------------------
+
+
+def ground(goal: SubGoal, scene: SceneGraph, robot_xy, start_xy) -> tuple[Target | None, str]:
+    """Resolve a sub-goal against the scene graph: (target or None, one-sentence explanation)."""
+    ref = goal.target
+    if ref.kind == 'start':
+        return point_target('pose', 'pose: start', start_xy, 'start'), (
+            f'The start pose is ({start_xy[0]:.1f}, {start_xy[1]:.1f}).')
+    if ref.kind == 'room':
+        return _ground_room(ref, scene, robot_xy)
+    if ref.kind == 'door':
+        doors = [d for d in scene.doors if not ref.room or any(_room_kind(scene, r) == ref.room for r in d.rooms)]
+        if not doors:
+            return None, f'I know of no {"door of the " + ref.room.replace("_", " ") if ref.room else "door"} yet.'
+        door = min(doors, key=lambda d: math.dist(d.center, robot_xy))
+        return point_target('door', f'door: {door.rooms[0]}/{door.rooms[1]}', door.center, str(door.index)), (
+            f'The nearest matching doorway is between {door.rooms[0]} and {door.rooms[1]}, '
+            f'{math.dist(door.center, robot_xy):.1f} m away.')
+    candidates = [o for o in scene.objects if o.label == ref.label and (not ref.color or o.color == ref.color)]
+    what = f'{ref.color} {ref.label}'.strip()
+    if ref.room:
+        candidates = [o for o in candidates if _room_kind(scene, scene.room_of(o)) == ref.room]
+        what += f' in the {ref.room.replace("_", " ")}'
+    if not candidates:
+        return None, f'I have not seen a {what} yet.'
+    note = f'I see {len(candidates)} {what}{"s" if len(candidates) > 1 else ""}'
+    if goal.anchor is not None:
+        anchors = _anchor_regions(goal.anchor, scene, robot_xy)
+        if not anchors:
+            return None, f'{note}, but no {goal.anchor.describe()} to relate it to yet.'
+        scored = [(min(float(polygon_distance(o.footprint(), a).min()) for a in anchors), o) for o in candidates]
+        scored.sort(key=lambda t: (t[0], math.dist(t[1].center[:2], robot_xy)))
+        gap, obj = scored[0]
+        if gap > NEAR_M:
+            return None, f'{note}, but none is near a {goal.anchor.describe()} (closest {gap:.1f} m).'
+        return object_target(obj), f'{note}; #{obj.id} is {gap:.1f} m from a {goal.anchor.describe()}.'
+    if ref.ordinal and ref.ordinal <= len(candidates):
+        obj = sorted(candidates, key=lambda o: o.id)[ref.ordinal - 1]
+    else:
+        obj = min(candidates, key=lambda o: math.dist(o.center[:2], robot_xy))
+    return object_target(obj), f'{note}; the nearest is #{obj.id}, {math.dist(obj.center[:2], robot_xy):.1f} m away.'
+
+
+def _room_kind(scene: SceneGraph, name: str) -> str:
+    room = scene.room(name)
+    return room.kind if room else re.sub(r'_\d+$', '', name)
+
+
+def _ground_room(ref: Referent, scene: SceneGraph, robot_xy) -> tuple[Target | None, str]:
+    rooms = sorted([r for r in scene.rooms if r.kind == ref.label], key=lambda r: r.name)
+    nice = ref.label.replace('_', ' ')
+    if rooms:
+        if ref.ordinal and ref.ordinal <= len(rooms):
+            room = rooms[ref.ordinal - 1]
+        else:
+            room = min(rooms, key=lambda r: float(polygon_distance(np.asarray([robot_xy], float), r.polygon())[0]))
+        return room_target(room), f'The {nice} is room {room.name}.'
+    # No room layout (mapping only gives objects): the centroid of objects tagged with that room kind.
+    members = [o for o in scene.objects if _room_kind(scene, scene.room_of(o)) == ref.label]
+    if members:
+        xy = np.mean([o.center[:2] for o in members], axis=0)
+        return point_target('pose', f'pose: {nice} (from {len(members)} objects)', xy), (
+            f'No room layout; {len(members)} objects are in the {nice}, centred at ({xy[0]:.1f}, {xy[1]:.1f}).')
+    return None, f'I do not know where the {nice} is yet.'
+
+
+def _anchor_regions(ref: Referent, scene: SceneGraph, robot_xy) -> list[np.ndarray]:
+    if ref.kind == 'object':
+        return [o.footprint() for o in scene.objects
+                if o.label == ref.label and (not ref.color or o.color == ref.color)]
+    target, _ = ground(SubGoal(ref), scene, robot_xy, robot_xy)
+    return [target.polygon] if target is not None else []
+
+
+# --- output format and parser ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParsedAction:
+    """One parsed `<action>`: verb 'goto' | 'explore' | 'stop' with kind ('object'…) and argument."""
+
+    verb: str
+    kind: str = ''
+    arg: str = ''
+
+
+_TRACE = re.compile(r'<think>(?P<think>.*?)</think>\s*<action>(?P<action>.*?)</action>', re.DOTALL)
+_ACTION = re.compile(r'^\s*(?:(?P<goto>goto)\s+(?P<kind>object|room|door|pose)\s+(?P<arg>[\w.\- ]+?)|'
+                     r'(?P<explore>explore)\s+(?P<ex>-?\d+(?:\.\d+)?\s+-?\d+(?:\.\d+)?)|(?P<stop>stop))\s*$')
+
+
+class ParseError(ValueError):
+    """A backend output that does not follow the <think>…</think><action>…</action> format or the action grammar."""
+
+
+def format_output(think: str, action: str) -> str:
+    """Nav-R1's output format."""
+    return f'<think>{think}</think><action>{action}</action>'
+
+
+def parse_output(text: str) -> tuple[str, ParsedAction]:
+    """(think text, action) from a backend output; raises ParseError with the reason."""
+    match = _TRACE.search(text or '')
+    if not match:
+        raise ParseError(f'no <think>…</think><action>…</action> in {text[:120]!r}')
+    action = match.group('action').strip().lower()
+    m = _ACTION.match(action)
+    if not m:
+        raise ParseError(f'unknown action {action!r}: expected goto object|room|door|pose ARG, explore X Y or stop')
+    if m.group('goto'):
+        return match.group('think').strip(), ParsedAction('goto', m.group('kind'), m.group('arg').strip())
+    if m.group('explore'):
+        return match.group('think').strip(), ParsedAction('explore', 'frontier', ' '.join(m.group('ex').split()))
+    return match.group('think').strip(), ParsedAction('stop')
+
+
+def target_of(action: ParsedAction, scene: SceneGraph, start_xy) -> Target | None:
+    """The region an action refers to, or None for stop; raises ParseError when the reference is unknown."""
+    if action.verb == 'stop':
+        return None
+    if action.verb == 'explore' or action.kind == 'pose':
+        try:
+            x, y = (float(v) for v in action.arg.split())
+        except ValueError:
+            if action.arg == 'start':
+                return point_target('pose', 'pose: start', start_xy, 'start')
+            raise ParseError(f'bad coordinates {action.arg!r}') from None
+        kind = 'frontier' if action.verb == 'explore' else 'pose'
+        return point_target(kind, f'{kind}: ({x:.1f}, {y:.1f})', (x, y))
+    if action.kind == 'object':
+        obj = scene.object(int(action.arg)) if action.arg.isdigit() else None
+        if obj is None:
+            raise ParseError(f'no object #{action.arg} in the scene graph')
+        return object_target(obj)
+    if action.kind == 'room':
+        room = scene.room(action.arg.replace(' ', '_'))
+        if room is None:
+            raise ParseError(f'no room {action.arg!r} in the scene graph')
+        return room_target(room)
+    door = scene.doors[int(action.arg)] if action.arg.isdigit() and int(action.arg) < len(scene.doors) else None
+    if door is None:
+        raise ParseError(f'no door #{action.arg}')
+    return point_target('door', f'door: {door.rooms[0]}/{door.rooms[1]}', door.center, action.arg)
+
+
+# --- observations, decisions and backends ----------------------------------------------------------------------------
+
+
+@dataclass
+class Observation:
+    """What the slow system sees: robot pose (x, y, yaw) [m, rad], start pose, frontiers, free distance ahead [m]."""
+
+    pose: tuple[float, float, float]
+    start: tuple[float, float]
+    frontiers: list[Frontier] = field(default_factory=list)
+    visited_frontiers: list[tuple[float, float]] = field(default_factory=list)
+    clearance_ahead: float = math.inf
+    stamp: float = 0.0
+
+
+@dataclass
+class Decision:
+    """One slow-system output: the sub-goal (None with stop), the trace text, and whether to re-plan."""
+
+    target: Target | None
+    think: str
+    action: str
+    step_index: int
+    replan: bool = False
+    exploring: bool = False
+    failure: str = ''  # non-empty: the goal cannot be reached (why)
+    backend: str = 'rule'
+
+    @property
+    def trace(self) -> str:
+        """`<think>…</think><action>…</action>`."""
+        return format_output(self.think, self.action)
+
+
+class RuleReasoner:
+    """Scripted chain of thought: ground the current step in the scene graph, else explore the best frontier."""
+
+    name = 'rule'
+
+    def generate(self, goals: list[SubGoal], step: int, scene: SceneGraph, obs: Observation) -> str:
+        """The backend output text for step `step` of `goals`."""
+        goal = goals[step]
+        xy = obs.pose[:2]
+        room = scene.room_at(xy)
+        where = f'I am at ({xy[0]:.1f}, {xy[1]:.1f}){" in the " + room.name if room else ""}'
+        head = f'Step {step + 1}/{len(goals)}: "{goal.text or goal.describe()}" -> {goal.describe()}. {where}.'
+        target, why = ground(goal, scene, xy, obs.start)
+        if target is not None:
+            dist = target.distance(xy)
+            return format_output(f'{head} {why} It is {dist:.1f} m away in a straight line; go there.',
+                                 f'goto {target.kind} {target.ref}')
+        from groundfm.navigation.planner import select_frontier
+
+        frontier = select_frontier(obs.frontiers, xy, obs.visited_frontiers)
+        if frontier is None:
+            return format_output(f'{head} {why} No unexplored frontier is left, so I cannot find it; stop.', 'stop')
+        return format_output(f'{head} {why} Explore the frontier at ({frontier.center[0]:.1f}, '
+                             f'{frontier.center[1]:.1f}) ({frontier.size} cells) to look for it.',
+                             f'explore {frontier.center[0]:.2f} {frontier.center[1]:.2f}')
+
+
+def describe_scene(scene: SceneGraph, obs: Observation, limit: int = 40) -> str:
+    """A compact text rendering of the scene graph and observation for a language model prompt."""
+    x, y, yaw = obs.pose
+    lines = [f'robot: ({x:.1f}, {y:.1f}) heading {math.degrees(yaw):.0f} deg; start ({obs.start[0]:.1f}, '
+             f'{obs.start[1]:.1f}); free ahead {min(obs.clearance_ahead, 99):.1f} m']
+    lines += [f'room {r.name} ({r.kind}): x {r.bounds[0]:.1f}..{r.bounds[2]:.1f}, '
+              f'y {r.bounds[1]:.1f}..{r.bounds[3]:.1f}' for r in scene.rooms]
+    near = sorted(scene.objects, key=lambda o: math.dist(o.center[:2], (x, y)))[:limit]
+    lines += [f'object {o.id}: {o.color} {o.label} at ({o.center[0]:.1f}, {o.center[1]:.1f}) in {scene.room_of(o)}'
+              for o in near]
+    lines += [f'door {d.index}: {d.rooms[0]}/{d.rooms[1]} at ({d.center[0]:.1f}, {d.center[1]:.1f})'
+              for d in scene.doors]
+    lines += [f'frontier: ({f.center[0]:.1f}, {f.center[1]:.1f}) size {f.size}' for f in obs.frontiers[:5]]
+    return '\n'.join(lines)
+
+
+PROMPT = ('You control a robot dog. Think step by step inside <think></think>, then give exactly one action inside '
+          '<action></action>: goto object ID | goto room NAME | goto door ID | goto pose X Y | explore X Y | stop.\n'
+          'Instruction: {instruction}\nCurrent step: {step}\nScene:\n{scene}\n')
+
+
+class VlmReasoner:
+    """A transformers causal LM from a local path, prompted with the scene as text; parsed by parse_output.
+
+    The observation enters as text (pose, nearby objects, rooms, doors, frontiers). TODO(#7): feed the RGB-D frame to
+    an image-text checkpoint through AutoProcessor once a local VLM checkpoint is available.
+    """
+
+    name = 'vlm'
+
+    def __init__(self, path: str, max_new_tokens: int = 96, device: str = 'cpu') -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self.model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True).to(device).eval()
+        self.max_new_tokens = max_new_tokens
+        self.device = device
+
+    def generate(self, goals: list[SubGoal], step: int, scene: SceneGraph, obs: Observation) -> str:
+        """The model's raw output text for step `step`."""
+        import torch
+
+        prompt = PROMPT.format(instruction='; '.join(g.text or g.describe() for g in goals),
+                               step=goals[step].text or goals[step].describe(), scene=describe_scene(scene, obs))
+        inputs = self.tokenizer(prompt, return_tensors='pt').to(self.device)
+        with torch.no_grad():
+            out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,
+                                      pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
+        return self.tokenizer.decode(out[0, inputs['input_ids'].shape[1]:], skip_special_tokens=True)
+
+
+class SlowSystem:
+    """Runs a backend on the current step; tracks steps, target moves (re-plan) and explored frontiers."""
+
+    def __init__(self, goals: list[SubGoal], backend=None, replan_distance_m: float = 0.3,
+                 fallback: RuleReasoner | None = None) -> None:
+        if not goals:
+            raise ValueError('SlowSystem needs at least one sub-goal')
+        self.goals = goals
+        self.backend = backend or RuleReasoner()
+        self.fallback = fallback or RuleReasoner()
+        self.replan_distance_m = replan_distance_m
+        self.step = 0
+        self.last: Decision | None = None
+        self.visited_frontiers: list[tuple[float, float]] = []
+
+    @property
+    def done(self) -> bool:
+        """True once every step has been reached."""
+        return self.step >= len(self.goals)
+
+    def advance(self) -> None:
+        """The current step's target was reached: move to the next step."""
+        self.step += 1
+        self.last = None
+
+    def mark_frontier_visited(self, xy) -> None:
+        """A frontier that was reached (or failed) is not explored again."""
+        self.visited_frontiers.append((float(xy[0]), float(xy[1])))
+
+    def decide(self, scene: SceneGraph, obs: Observation) -> Decision:
+        """One slow update: backend output -> parsed action -> target; falls back to the rule backend on bad output."""
+        obs.visited_frontiers = self.visited_frontiers
+        backend_name = self.backend.name
+        text = self.backend.generate(self.goals, self.step, scene, obs)
+        try:
+            think, action = parse_output(text)
+            target = target_of(action, scene, obs.start)
+        except ParseError as err:
+            if self.backend is self.fallback:
+                raise
+            text = self.fallback.generate(self.goals, self.step, scene, obs)
+            think, action = parse_output(text)
+            think = f'[{backend_name} output unusable ({err}); rule fallback] {think}'
+            target = target_of(action, scene, obs.start)
+            backend_name = f'{backend_name}->rule'
+        action_text = _TRACE.search(text).group('action').strip()
+        failure = ''
+        if action.verb == 'stop':
+            failure = think.split('. ')[-1] if 'cannot' in think else 'the reasoner chose to stop'
+        decision = Decision(target, think, action_text, self.step, exploring=action.verb == 'explore',
+                            failure=failure, backend=backend_name)
+        previous = self.last
+        if previous is None or previous.target is None or target is None:
+            decision.replan = True
+        elif previous.target.kind != target.kind or previous.target.ref != target.ref:
+            decision.replan = True
+        else:
+            moved = math.dist(previous.target.center, target.center)
+            if moved > self.replan_distance_m:
+                decision.replan = True
+                decision.think += f' The target estimate moved {moved:.2f} m: re-plan.'
+        if not decision.replan and previous is not None:
+            decision.target = previous.target if target.kind != 'frontier' else target
+        self.last = decision
+        return decision
