@@ -1,0 +1,280 @@
+"""Train StereoAdapter on CPU at small scale: (a) synthetic supervised pretraining, (b) self-supervised adaptation.
+
+  python -m groundfm_training.depth.train --stage pretrain --out runs/depth_pretrain --steps 3000
+  python -m groundfm_training.depth.train --stage adapt --init runs/depth_pretrain/model.safetensors \
+      --unlabelled runs/shifted.npz --out runs/depth_adapt --steps 300
+
+Stage a: FlyingThings-style procedural scenes + sim houses (seeds >= 1000, rendered once into --sim-cache), sequence
+loss over the GRU iterations + mono loss + confidence BCE; every weight trains (no foundation weights exist here).
+Stage b (the paper's stereo stage): unlabelled pairs, encoder base weights frozen, a fresh dynamic-rank LoRA (and the
+refinement) trained with 0.85 SSIM + 0.15 L1 photometric + edge-aware smoothness + mono-prior guidance; gates get
+L1 (lambda) and a proximal soft-threshold whose kappa ramps to LoRAConfig.kappa after a dense phase; the active ranks
+are merged into the weights at the end. Metrics go to OUT/metrics.jsonl; checkpoints are written atomically.
+"""
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from groundfm.depth.checkpoint import load_checkpoint, save_checkpoint
+from groundfm.depth.config import EncoderConfig, StereoAdapterConfig
+from groundfm.depth.lora import lora_parameters
+from groundfm.depth.model import StereoAdapter
+from groundfm_training.depth.data import (
+    FlyingConfig,
+    FlyingScenes,
+    SimPairsConfig,
+    augment,
+    build_sim_cache,
+    random_crop,
+)
+from groundfm_training.depth.losses import correlation_loss, self_supervised_loss, sequence_loss
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options of both stages."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--stage', choices=('pretrain', 'adapt'), required=True)
+    p.add_argument('--out', required=True, help='run folder: metrics.jsonl, model.safetensors, checkpoints')
+    p.add_argument('--init', default='', help='start from this checkpoint (required for adapt)')
+    p.add_argument('--steps', type=int, default=3000)
+    p.add_argument('--batch', type=int, default=4)
+    p.add_argument('--crop', type=int, nargs=2, default=(160, 256), metavar=('H', 'W'))
+    p.add_argument('--lr', type=float, default=4e-4)
+    p.add_argument('--iters', type=int, default=8, help='GRU iterations while training')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--max-disparity', type=int, default=192)
+    p.add_argument('--sim-cache', default='', help='.npz of sim house pairs (built here if missing)')
+    p.add_argument('--sim-houses', type=int, default=40, help='houses rendered into a new sim cache')
+    p.add_argument('--corr-weight', type=float, default=1.0, help='weight of the correlation cross-entropy')
+    p.add_argument('--sim-fraction', type=float, default=0.3, help='share of pretraining samples from the sim')
+    p.add_argument('--unlabelled', default='', help='adapt: .npz with left/right uint8 (labels are ignored)')
+    p.add_argument('--adapt-params', choices=('lora', 'lora+refine'), default='lora+refine')
+    p.add_argument('--dense-fraction', type=float, default=0.3, help='adapt: steps before kappa starts to ramp')
+    p.add_argument('--time-budget-min', type=float, default=0.0, help='stop (and save) after this many minutes')
+    p.add_argument('--save-every', type=int, default=250)
+    p.add_argument('--log-every', type=int, default=10)
+    p.add_argument('--embed-dim', type=int, default=EncoderConfig().embed_dim)
+    p.add_argument('--depth', type=int, default=EncoderConfig().depth)
+    return p.parse_args(argv)
+
+
+class MetricLog:
+    """Append-only JSONL metrics file (one object per logged step)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = open(path, 'a', buffering=1)
+
+    def write(self, **record: float | int | str) -> None:
+        """Log one record with a wall-clock stamp."""
+        self._f.write(json.dumps({'time': round(time.time(), 3), **record}) + '\n')
+
+
+def _to_tensor(images: list[np.ndarray]) -> torch.Tensor:
+    """list of (h, w, 3) uint8 -> (b, 3, h, w) float in [0, 255]."""
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
+
+
+class PretrainData:
+    """Batches mixing procedural scenes and sim-house crops, with augmentation; seeded."""
+
+    def __init__(self, args: argparse.Namespace, rng: np.random.Generator) -> None:
+        self.rng, self.args = rng, args
+        h, w = args.crop
+        self.flying = FlyingScenes(FlyingConfig(height=h, width=w, max_disparity=min(96.0, args.max_disparity)))
+        self.sim = None
+        if args.sim_cache and args.sim_fraction > 0:
+            if not Path(args.sim_cache).exists():
+                seeds = [1000 + 7 * i for i in range(args.sim_houses)]
+                print(f'rendering {args.sim_houses} sim houses into {args.sim_cache} ...', flush=True)
+                build_sim_cache(args.sim_cache, seeds, SimPairsConfig(), seed=args.seed)
+            with np.load(args.sim_cache) as z:
+                self.sim = {k: z[k] for k in ('left', 'right', 'disparity')}
+            print(f'sim cache: {len(self.sim["left"])} pairs', flush=True)
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """left, right (b, 3, h, w) [0, 255] and disparity (b, 1, h, w) [px, NaN unknown]."""
+        h, w = self.args.crop
+        lefts, rights, disps = [], [], []
+        for _ in range(self.args.batch):
+            if self.sim is not None and self.rng.random() < self.args.sim_fraction:
+                i = int(self.rng.integers(len(self.sim['left'])))
+                left, right, disp = random_crop(self.rng, self.sim['left'][i], self.sim['right'][i],
+                                                self.sim['disparity'][i].astype(np.float32), h, w)
+            else:
+                left, right, disp = self.flying.sample(self.rng)
+            if self.rng.random() < 0.3:  # vertical flips keep rectification and the disparity sign
+                left, right, disp = left[::-1], right[::-1], disp[::-1]
+            left, right = augment(self.rng, left, right)
+            lefts.append(np.ascontiguousarray(left))
+            rights.append(np.ascontiguousarray(right))
+            disps.append(np.ascontiguousarray(disp))
+        return _to_tensor(lefts), _to_tensor(rights), torch.from_numpy(np.stack(disps)).unsqueeze(1)
+
+
+def pretrain(args: argparse.Namespace, log: MetricLog) -> StereoAdapter:
+    """Stage a: supervised on synthetic pairs with exact disparity."""
+    rng = np.random.default_rng(args.seed)
+    if args.init:
+        model = load_checkpoint(args.init)
+    else:
+        cfg = StereoAdapterConfig(max_disparity=args.max_disparity,
+                                  encoder=EncoderConfig(embed_dim=args.embed_dim, depth=args.depth,
+                                                        out_indices=(args.depth // 2 - 1, args.depth - 1)))
+        model = StereoAdapter(cfg)
+    model.train()
+    lora = set(map(id, lora_parameters(model)))
+    params = [p for p in model.parameters() if id(p) not in lora]  # adapters stay Delta W = 0 in stage a
+    for p in lora_parameters(model):
+        p.requires_grad_(False)
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-5)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(args))
+    data = PretrainData(args, rng)
+    _loop(args, log, model, opt, sched, lambda: _pretrain_step(args, model, data))
+    return model
+
+
+def _schedule(args: argparse.Namespace):
+    """LR factor: 3 % linear warm-up, then linear decay to 0 over the steps or, with a time budget, over the time."""
+    start = time.monotonic()
+
+    def factor(step: int) -> float:
+        progress = step / max(1, args.steps)
+        if args.time_budget_min:
+            progress = max(progress, (time.monotonic() - start) / (60 * args.time_budget_min))
+        return min(1.0, progress / 0.03) * max(0.0, 1.0 - progress) if progress < 0.03 else max(0.0, 1.0 - progress)
+
+    return factor
+
+
+def _pretrain_step(args: argparse.Namespace, model: StereoAdapter, data: PretrainData) -> tuple[torch.Tensor, dict]:
+    left, right, gt = data.batch()
+    out = model(left, right, iterations=args.iters, return_sequence=True)
+    valid = torch.isfinite(gt) & (gt >= 0) & (gt < args.max_disparity)
+    loss = sequence_loss(out['sequence'], gt, valid)
+    final = out['sequence'][-1]
+    err = (final - torch.nan_to_num(gt)).abs().detach()
+    conf_target = (err < 2.0).float()
+    conf_loss = torch.nn.functional.binary_cross_entropy(out['confidence'].clamp(1e-4, 1 - 1e-4), conf_target,
+                                                         weight=valid.float())
+    corr_loss = correlation_loss(out['correlation'], torch.nan_to_num(gt), valid)
+    loss = loss + 0.1 * conf_loss + args.corr_weight * corr_loss
+    v = valid.float().sum().clamp_min(1)
+    mono_err = (out['sequence'][0].detach() - torch.nan_to_num(gt)).abs()
+    stats = {'epe': float((err * valid).sum() / v), 'bad2': float(((err > 2) & valid).float().sum() / v),
+             'mono_epe': float((mono_err * valid).sum() / v), 'corr_nll': float(corr_loss.detach())}
+    return loss, stats
+
+
+def adapt(args: argparse.Namespace, log: MetricLog) -> StereoAdapter:
+    """Stage b: self-supervised on unlabelled pairs through fresh LoRA adapters (+ the refinement)."""
+    if not args.init or not args.unlabelled:
+        raise SystemExit('error: --stage adapt needs --init CHECKPOINT and --unlabelled PAIRS.npz')
+    rng = np.random.default_rng(args.seed)
+    torch.manual_seed(args.seed)
+    model = load_checkpoint(args.init).train()
+    teacher = load_checkpoint(args.init).eval()  # the frozen mono prior of the pretrained model
+    for layer in model.lora_layers():
+        layer.reset_adapter()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    params = lora_parameters(model)
+    if args.adapt_params == 'lora+refine':
+        params += [p for m in (model.update, model.match, model.context) for p in m.parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    with np.load(args.unlabelled) as z:
+        pairs = (z['left'], z['right'])
+    lam, kappa_max = model.cfg.lora.l1_weight, model.cfg.lora.kappa
+    dense = int(args.dense_fraction * args.steps)
+
+    def step() -> tuple[torch.Tensor, dict]:
+        h, w = args.crop
+        lefts, rights = [], []
+        for _ in range(args.batch):
+            i = int(rng.integers(len(pairs[0])))
+            left, right, _ = random_crop(rng, pairs[0][i], pairs[1][i], pairs[0][i][..., 0], h, w)
+            lefts.append(np.ascontiguousarray(left))
+            rights.append(np.ascontiguousarray(right))
+        left, right = _to_tensor(lefts), _to_tensor(rights)
+        out = model(left, right, iterations=args.iters, return_sequence=True)
+        with torch.no_grad():
+            prior = teacher(left, right, iterations=0)['mono']
+        loss, stats = self_supervised_loss(left, right, out['sequence'], prior)
+        gates = sum(layer.l1_penalty() for layer in model.lora_layers())
+        return loss + lam * gates, stats
+
+    def after_step(step_index: int) -> dict:
+        ramp = min(1.0, max(0.0, (step_index - dense) / max(1, (args.steps - dense) // 2)))
+        active = sum(layer.proximal_step(kappa_max * ramp) for layer in model.lora_layers())
+        return {'kappa': kappa_max * ramp, 'active_ranks': active}
+
+    _loop(args, log, model, opt, sched, step, after_step)
+    merged = model.merge_lora()
+    print(f'merged {merged} active LoRA ranks into the encoder weights', flush=True)
+    return model
+
+
+def _loop(args, log, model, opt, sched, step_fn, after_step=None) -> None:
+    """Optimise for args.steps (or the time budget) with grad clipping, logging and atomic checkpoints."""
+    out = Path(args.out)
+    start = time.monotonic()
+    bar = tqdm(range(args.steps), desc=f'depth {args.stage}', dynamic_ncols=True, mininterval=5.0)
+    running: dict[str, float] = {}
+    for step_index in bar:
+        t0 = time.monotonic()
+        loss, stats = step_fn()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g['params']], 1.0)
+        opt.step()
+        sched.step()
+        extra = after_step(step_index) if after_step else {}
+        stats = {'loss': float(loss.detach()), **stats}
+        for k, v in stats.items():
+            running[k] = 0.9 * running.get(k, v) + 0.1 * v if math.isfinite(v) else running.get(k, 0.0)
+        if step_index % args.log_every == 0 or step_index == args.steps - 1:
+            log.write(step=step_index, lr=sched.get_last_lr()[0], s_per_step=round(time.monotonic() - t0, 3),
+                      **{k: round(v, 5) for k, v in stats.items()}, **extra)
+            bar.set_postfix({k: f'{v:.3g}' for k, v in running.items()})
+        if (step_index + 1) % args.save_every == 0:
+            save_checkpoint(out / 'last.safetensors', model, {'step': step_index + 1, 'stage': args.stage})
+        if args.time_budget_min and time.monotonic() - start > 60 * args.time_budget_min:
+            print(f'time budget reached at step {step_index + 1}', flush=True)
+            break
+    bar.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one stage and write OUT/model.safetensors."""
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / 'args.json').write_text(json.dumps(vars(args), indent=2))
+    log = MetricLog(out / 'metrics.jsonl')
+    start = time.monotonic()
+    model = pretrain(args, log) if args.stage == 'pretrain' else adapt(args, log)
+    minutes = (time.monotonic() - start) / 60
+    path = save_checkpoint(out / 'model.safetensors', model.eval(),
+                           {'stage': args.stage, 'steps': args.steps, 'wall_min': round(minutes, 1),
+                            'command': 'python -m groundfm_training.depth.train ' + ' '.join(
+                                os.sys.argv[1:] if argv is None else argv)})
+    print(f'wrote {path} after {minutes:.1f} min', flush=True)
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""StereoAdapter pieces: correlation pyramid, convex upsampling, forward shapes, padding and the iteration knob."""
+
+import pytest
+import torch
+import torch.nn.functional as F  # noqa: N812 (the torch convention)
+
+from groundfm.depth.config import EncoderConfig, LoRAConfig, StereoAdapterConfig
+from groundfm.depth.model import CorrPyramid, StereoAdapter, convex_upsample
+
+
+def tiny_config(**overrides) -> StereoAdapterConfig:
+    """A small StereoAdapter for fast tests."""
+    enc = EncoderConfig(stem_dims=(16, 16), embed_dim=32, depth=2, heads=2, out_indices=(0, 1), feature_dim=16)
+    return StereoAdapterConfig(**{'encoder': enc, 'lora': LoRAConfig(rank=2), 'hidden_dims': (16, 16, 16),
+                                  **overrides})
+
+
+@pytest.mark.parametrize(('shift', 'guess'), [(0, 0.0), (3, 3.0), (5, 2.0), (7, 11.0)])
+def test_correlation_pyramid_recovers_a_known_shift(shift, guess):
+    torch.manual_seed(0)
+    w = 48
+    left = F.normalize(torch.randn(1, 16, 4, w + shift), dim=1)
+    right = left[..., shift:]  # right(x) = left(x + shift): left x matches right x - shift
+    left = left[..., :w]
+    pyramid = CorrPyramid(left, right, levels=2, radius=4)
+
+    samples = pyramid(torch.full((1, 1, 4, w), guess))  # window around x - guess
+
+    assert samples.shape == (1, 2 * 9, 4, w)
+    level0 = samples[:, :9, :, 16:-16]  # columns whose match lies inside the right image
+    found = guess + 4 - level0.argmax(dim=1).float()  # window index k samples x - guess + (k - 4)
+    assert (found == shift).float().mean() > 0.95
+
+
+def test_correlation_lookup_is_zero_outside_the_image():
+    left = torch.ones(1, 4, 2, 8)
+    pyramid = CorrPyramid(left, left, levels=1, radius=1)
+
+    samples = pyramid(torch.full((1, 1, 2, 8), 100.0))
+
+    assert torch.count_nonzero(samples) == 0
+
+
+def test_convex_upsampling_of_a_constant_is_the_scaled_constant():
+    disparity = torch.full((2, 1, 5, 7), 3.0)
+    mask = torch.randn(2, 9 * 16, 5, 7)
+
+    up = convex_upsample(disparity, mask, 4)
+
+    assert up.shape == (2, 1, 20, 28)
+    assert torch.allclose(up[..., 4:-4, 4:-4], torch.full_like(up[..., 4:-4, 4:-4], 12.0), atol=1e-5)
+
+
+@pytest.mark.parametrize('size', [(48, 64), (37, 53)])
+def test_forward_shapes_with_padding_and_cropping(size):
+    torch.manual_seed(0)
+    model = StereoAdapter(tiny_config()).eval()
+    left = torch.rand(2, 3, *size) * 255
+    right = torch.rand(2, 3, *size) * 255
+
+    with torch.no_grad():
+        out = model(left, right, iterations=2, return_sequence=True)
+
+    for key in ('disparity', 'mono', 'confidence'):
+        assert out[key].shape == (2, 1, *size), key
+    assert len(out['sequence']) == 3 and out['sequence'][-1].shape == (2, 1, *size)
+    assert (out['disparity'] >= 0).all() and ((out['confidence'] >= 0) & (out['confidence'] <= 1)).all()
+
+
+def test_iterations_change_the_estimate_and_bad_inputs_are_refused():
+    torch.manual_seed(0)
+    model = StereoAdapter(tiny_config()).eval()
+    left, right = torch.rand(1, 3, 32, 48) * 255, torch.rand(1, 3, 32, 48) * 255
+    with torch.no_grad():
+        zero = model(left, right, iterations=0)['disparity']
+        three = model(left, right, iterations=3)['disparity']
+
+    assert not torch.allclose(zero, three)
+    with pytest.raises(ValueError, match='must both be'):
+        model(left, right[..., :40])
+    with pytest.raises(ValueError, match='iterations'):
+        model(left, right, iterations=-1)
+
+
+def test_merging_lora_keeps_the_output():
+    torch.manual_seed(0)
+    model = StereoAdapter(tiny_config()).eval()
+    for layer in model.lora_layers():
+        with torch.no_grad():
+            layer.lora_b.normal_(std=0.05)
+    left, right = torch.rand(1, 3, 32, 48) * 255, torch.rand(1, 3, 32, 48) * 255
+    with torch.no_grad():
+        before = model(left, right, iterations=2)['disparity']
+        merged = model.merge_lora()
+        after = model(left, right, iterations=2)['disparity']
+
+    assert len(model.lora_layers()) == 4 * 2 and merged == 8 * 2
+    assert torch.allclose(before, after, atol=1e-3)
+
+
+def test_config_round_trips_and_names_bad_fields():
+    cfg = tiny_config(iterations=5)
+
+    assert StereoAdapterConfig.from_json(cfg.to_json()) == cfg
+    with pytest.raises(ValueError, match='heads'):
+        EncoderConfig(embed_dim=30, heads=4)
+    with pytest.raises(ValueError, match='bogus'):
+        StereoAdapterConfig.from_json('{"bogus": 1}')

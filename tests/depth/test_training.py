@@ -1,0 +1,97 @@
+"""StereoAdapter training: exact procedural ground truth, loss sanity, and (slow) both stages end to end."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from groundfm_training.depth.data import FlyingConfig, FlyingScenes, augment
+from groundfm_training.depth.losses import photometric_error, self_supervised_loss, sequence_loss, warp_right_to_left
+
+
+def test_procedural_pairs_have_exact_disparity():
+    scenes = FlyingScenes(FlyingConfig(height=96, width=160, max_disparity=32, flat_prob=0.0), bank=[])
+    left, right, disparity = scenes.sample(np.random.default_rng(3))
+    h, w = disparity.shape
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+
+    warped = cv2.remap(right, xs - disparity, ys, cv2.INTER_LINEAR)
+    error = np.abs(warped.astype(np.float32) - left.astype(np.float32)).mean(axis=2)
+
+    assert left.shape == right.shape == (96, 160, 3) and disparity.dtype == np.float32
+    assert np.isfinite(disparity).all() and 0 <= disparity.min() and disparity.max() <= 32 * 1.2
+    assert np.median(error[:, 40:]) < 2.0, 'the right view warped by the GT disparity must reproduce the left'
+    shifted = cv2.remap(right, xs - disparity - 3, ys, cv2.INTER_LINEAR)
+    shifted_error = np.abs(shifted.astype(np.float32) - left)[:, 40:].mean(axis=2)
+    assert shifted_error.mean() > 3 * error[:, 40:].mean(), 'a 3 px wrong disparity must warp visibly worse'
+
+
+def test_augmentation_keeps_shapes_and_is_seeded():
+    rng_a, rng_b = np.random.default_rng(0), np.random.default_rng(0)
+    img = np.random.default_rng(1).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+
+    a, b = augment(rng_a, img, img), augment(rng_b, img, img)
+
+    assert a[0].shape == img.shape and a[0].dtype == np.uint8
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+def test_sequence_loss_is_zero_at_the_ground_truth_and_ignores_invalid_pixels():
+    gt = torch.rand(1, 1, 8, 8) * 10
+    valid = torch.ones_like(gt, dtype=torch.bool)
+    valid[..., 0] = False
+    noisy = gt.clone()
+    noisy[..., 0] += 50  # only where invalid
+
+    assert sequence_loss([gt, gt, noisy], gt, valid).item() == pytest.approx(0.0, abs=1e-6)
+    assert sequence_loss([gt, gt + 1], gt, valid).item() == pytest.approx(1.0)
+
+
+def test_photometric_loss_prefers_the_true_disparity():
+    scenes = FlyingScenes(FlyingConfig(height=64, width=128, max_disparity=16, flat_prob=0.0), bank=[])
+    left, right, disparity = scenes.sample(np.random.default_rng(0))
+    to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float()  # noqa: E731
+    lt, rt, d = to_t(left), to_t(right), torch.from_numpy(disparity)[None, None]
+
+    warped, inside = warp_right_to_left(rt / 255, d)
+    good = photometric_error(lt / 255, warped)[inside].mean()
+    bad = photometric_error(lt / 255, warp_right_to_left(rt / 255, d + 4)[0])[inside].mean()
+    loss_good, _ = self_supervised_loss(lt, rt, [d, d], d)
+    loss_bad, _ = self_supervised_loss(lt, rt, [d, d + 4], d)
+
+    assert good < 0.5 * bad
+    assert loss_good < loss_bad
+
+
+@pytest.mark.slow
+def test_both_stages_run_end_to_end(tmp_path):
+    from groundfm.depth.checkpoint import load_checkpoint
+    from groundfm_training.depth.train import main
+
+    args = ['--out', str(tmp_path / 'pre'), '--steps', '3', '--batch', '1', '--crop', '64', '128', '--iters', '2',
+            '--embed-dim', '32', '--depth', '2', '--sim-fraction', '0', '--save-every', '2']
+    assert main(['--stage', 'pretrain', *args]) == 0
+    pairs = FlyingScenes(FlyingConfig(height=64, width=128, max_disparity=16), bank=[])
+    samples = [pairs.sample(np.random.default_rng(i)) for i in range(2)]
+    np.savez(tmp_path / 'unl.npz', left=np.stack([s[0] for s in samples]), right=np.stack([s[1] for s in samples]))
+
+    assert main(['--stage', 'adapt', '--init', str(tmp_path / 'pre' / 'model.safetensors'), '--unlabelled',
+                 str(tmp_path / 'unl.npz'), '--out', str(tmp_path / 'ada'), '--steps', '2', '--batch', '1',
+                 '--crop', '64', '128', '--iters', '2']) == 0
+    model = load_checkpoint(tmp_path / 'ada' / 'model.safetensors')
+    assert all(torch.count_nonzero(layer.lora_b) == 0 for layer in model.lora_layers()), 'adapters must be merged'
+    assert (tmp_path / 'pre' / 'metrics.jsonl').read_text().count('"epe"') >= 1
+
+
+def test_correlation_loss_is_low_for_a_volume_peaked_at_the_true_match():
+    from groundfm_training.depth.losses import correlation_loss
+
+    gt = torch.full((1, 1, 12, 40), 8.0)  # 2 px on the 1/4 grid
+    valid = torch.ones_like(gt, dtype=torch.bool)
+    peaked = torch.full((1, 3, 10, 10), -20.0)
+    for x in range(2, 10):
+        peaked[0, :, x, x - 2] = 20.0
+
+    assert correlation_loss(peaked, gt, valid).item() == pytest.approx(0.0, abs=1e-4)
+    assert correlation_loss(torch.zeros(1, 3, 10, 10), gt, valid).item() == pytest.approx(np.log(10), rel=1e-4)
+    assert correlation_loss(peaked, gt + 4.0, valid).item() > 10.0
