@@ -20,11 +20,11 @@ BOOL = ['true', 'false']
 # capability -> (description, whether it is on by default). Each runs executable '<capability>_node' as node
 # '<capability>'; they default to off until their nodes land.
 CAPABILITIES = {
-    'depth': ('Stereo depth node (depth_node): rectified stereo pair -> depth/image', 'false'),
+    'depth': ('Stereo depth node (depth_node): rectified stereo pair -> depth/image', 'true'),
     'mapping': ('Mapping node (mapping_node): depth + odometry -> map/gaussians, map/occupancy, map/objects', 'false'),
     'scene': ('Scene understanding node (scene_node): answers ask_scene over the map', 'false'),
-    'navigation': ('Navigation node (navigation_node): navigate action -> cmd_vel / waypoints', 'false'),
-    'control': ('Locomotion control node (control_node): cmd_vel -> joint_command', 'false'),
+    'navigation': ('Navigation node (navigation_node): navigate action -> cmd_vel / waypoints', 'true'),
+    'control': ('Locomotion control node (control_node): cmd_vel -> joint_command', 'true'),
 }
 
 

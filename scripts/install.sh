@@ -13,7 +13,7 @@ log() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
 
 # 1. Debian packages: a compiler and CMake for the interface packages, Python headers, and Mesa EGL for offscreen
 #    MuJoCo rendering. Installed only when missing, so a second run never touches apt.
-debs=(cmake g++ make python3-venv python3-dev libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1 libglib2.0-0)
+debs=(cmake g++ make python3-venv python3-dev libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1 libglib2.0-0 libusb-1.0-0)
 missing=()
 for d in "${debs[@]}"; do dpkg-query -W -f='${Status}' "$d" 2>/dev/null | grep -q "ok installed" || missing+=("$d"); done
 if ((${#missing[@]})); then

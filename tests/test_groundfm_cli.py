@@ -39,12 +39,14 @@ def test_clients_say_plainly_when_their_server_is_missing(ros_domain):
     assert _groundfm('navigate', '  ').returncode == 2
 
 
-def test_demo_writes_a_report(ros_domain, tmp_path):
-    result = _groundfm('demo', '--out', str(tmp_path), '--duration', '3', timeout=180)
+def test_demo_walks_to_the_instructed_room_and_writes_a_report(ros_domain, tmp_path):
+    result = _groundfm('demo', '--out', str(tmp_path), '--instruction', 'go to the kitchen', timeout=400)
 
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((tmp_path / 'report.json').read_text())
     assert report['ok'] and 0.25 <= report['base_height_m'] <= 0.35
+    assert report['navigation']['success'] and 'kitchen' in report['navigation']['message']
+    assert report['odometry_path_m'] > 1.0, 'the robot must actually walk'
     assert report['rates_hz']['stereo/left/image_rect'] == pytest.approx(10.0, rel=0.2)
     assert len(report['house']['rooms']) >= 3
     for name in ('topdown.png', 'stereo.png'):

@@ -20,6 +20,11 @@ def share_files(folder: str) -> list[tuple[str, list[str]]]:
 
 NODES = {
     'sim_node': 'groundfm.sim.node:main',
+    'depth_node': 'groundfm.depth.node:main',
+    'mapping_node': 'groundfm.mapping.node:main',
+    'control_node': 'groundfm.control.node:main',
+    'scene_node': 'groundfm.scene.node:main',
+    'navigation_node': 'groundfm.navigation.node:main',
 }
 
 setup(
@@ -31,6 +36,7 @@ setup(
         (f'share/{PACKAGE}', ['package.xml']),
         *share_files('launch'),
         *share_files('config'),
+        *share_files('models'),
     ],
     install_requires=['setuptools'],
     zip_safe=False,

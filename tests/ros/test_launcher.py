@@ -97,8 +97,11 @@ def printed_command(capsys, *argv: str) -> list[str]:
     return shlex.split(command)
 
 
+CAPABILITIES_OFF = tuple(f'{name}:=false' for name in ('depth', 'mapping', 'scene', 'navigation', 'control'))
+
+
 def test_print_gives_the_sim_the_launch_ros_command_line(capsys):
-    cmd = printed_command(capsys, 'robot_dog')
+    cmd = printed_command(capsys, 'robot_dog', *CAPABILITIES_OFF)
 
     ros_args = cmd[cmd.index('--ros-args'):]
     params = Path(package_share('groundfm')) / 'config' / 'robot_dog.yaml'
@@ -114,7 +117,8 @@ def test_print_gives_the_sim_the_launch_ros_command_line(capsys):
 
 
 def test_arguments_reach_namespace_and_dict_parameters(capsys):
-    cmd = printed_command(capsys, 'groundfm', 'robot_dog.launch.py', 'namespace:=dog1', 'scene_seed:=7')
+    cmd = printed_command(capsys, 'groundfm', 'robot_dog.launch.py', 'namespace:=dog1', 'scene_seed:=7',
+                          *CAPABILITIES_OFF)
 
     assert cmd[cmd.index('__ns:=/dog1') - 1] == '-r'
     temp = Path(cmd[-1])
@@ -123,8 +127,11 @@ def test_arguments_reach_namespace_and_dict_parameters(capsys):
     temp.unlink()
 
 
-def test_sim_false_starts_nothing(capsys):
+def test_sim_false_starts_only_the_capability_nodes(capsys):
     assert main(['robot_dog', 'sim:=false', '--print']) == 0
+    started = [line.split(']')[0].lstrip('[') for line in capsys.readouterr().out.splitlines()]
+    assert not any(name.startswith('sim_node') for name in started)
+    assert main(['robot_dog', 'sim:=false', *CAPABILITIES_OFF, '--print']) == 0
     assert capsys.readouterr().out == ''
 
 

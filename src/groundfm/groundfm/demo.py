@@ -1,9 +1,10 @@
-"""`groundfm demo`: bring up the robot dog in the sim headless, exercise it, and write a run report.
+"""`groundfm demo`: bring up the robot dog in the sim headless, send it one instruction, write a run report.
 
-It launches `robot_dog.launch.py` (the same launch file users start), waits for the stereo cameras, odometry and the
-house ground truth, then drives the robot for --duration sim seconds. Capabilities that have not landed yet are
-listed in the report rather than faked: until the control node (issue #3) lands, the demo holds the Go2's stand pose
-itself through `joint_command`; once navigation (issue #7) lands, it sends one instruction.
+It launches `robot_dog.launch.py` (the same launch file users start), waits for the stereo cameras, odometry, the
+house ground truth and the robot standing up, then sends one natural-language instruction to the `navigate` action
+and follows it to its result. The walk is the real stack: navigation (Nav-R1 fast-in-slow) -> cmd_vel -> control
+(trot gait) -> joint_command -> the sim's motor PD. In this release navigation reads the scene and the map from the
+sim's ground truth (a flagged stand-in until mapping and scene QA run in the default launch).
 
 Output folder: report.json (what happened, measured), topdown.png (floor plan + trajectory), stereo.png
 (left | right | ground-truth depth).
@@ -21,15 +22,7 @@ import numpy as np
 
 from groundfm.io import atomic_write_bytes, atomic_write_json
 
-NOT_LANDED = {
-    'depth': 'issue #4',
-    'mapping': 'issue #5',
-    'scene': 'issue #6',
-    'navigation': 'issue #7',
-    'control': 'issue #3',
-}
-STAND_HEIGHT_M = 0.30
-
+STANDING_HEIGHT_M = 0.25  # the base above this counts as standing
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -38,8 +31,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', default='runs/demo', help='report folder (default: runs/demo)')
     parser.add_argument('--seed', type=int, default=0, help='house seed (default: 0)')
-    parser.add_argument('--duration', type=float, default=8.0, help='sim seconds to run after start-up')
-    parser.add_argument('--startup-timeout', type=float, default=120.0, help='wall seconds to wait for the sim')
+    parser.add_argument('--instruction', default='go to the kitchen', help='what to tell the robot')
+    parser.add_argument('--timeout', type=float, default=180.0, help='wall seconds to wait for the result')
+    parser.add_argument('--startup-timeout', type=float, default=120.0, help='wall seconds to wait for the stack')
     parser.set_defaults(func=run)
     return parser
 
@@ -55,7 +49,6 @@ class _Observer:
 
         from groundfm.ros import qos
         from groundfm.ros.background import BackgroundNode
-        from groundfm_interfaces.msg import JointCommand
 
         self.lock = threading.Lock()
         self.sim_time = None
@@ -65,7 +58,6 @@ class _Observer:
         self.trajectory: list[tuple[float, float, float, float]] = []  # t, x, y, z
         self._background = BackgroundNode('groundfm_demo')
         self.node = self._background.node
-        self.joint_command_pub = self.node.create_publisher(JointCommand, 'joint_command', qos.COMMAND)
         self.node.create_subscription(Clock, '/clock', self._on_clock, qos.CLOCK)
         self.node.create_subscription(String, 'sim/scene', self._on_scene, qos.LATCHED)
         self.node.create_subscription(Odometry, 'odom', self._on_odom, qos.STATE)
@@ -93,6 +85,11 @@ class _Observer:
             self.trajectory.append((seconds_from_stamp(msg.header.stamp), p.x, p.y, p.z))
             self._stamp('odom', msg.header)
 
+    def height(self) -> float:
+        """Latest base height [m] (0 before any odometry)."""
+        with self.lock:
+            return self.trajectory[-1][3] if self.trajectory else 0.0
+
     def _on_image(self, topic: str, msg) -> None:
         with self.lock:
             self.images[topic] = msg
@@ -106,15 +103,36 @@ class _Observer:
                 raise TimeoutError(f'no {what} within {timeout:g} s')
             time.sleep(0.05)
 
-    def stand(self) -> None:
-        """Publish one stand-pose JointCommand (the control node's job once it lands)."""
-        from groundfm.sim import go2
-        from groundfm_interfaces.msg import JointCommand
+    def navigate(self, instruction: str, timeout: float) -> tuple[object, list[str]]:
+        """Send one Navigate goal and wait for its result; returns (result, feedback lines)."""
+        from rclpy.action import ActionClient
 
-        msg = JointCommand(name=list(go2.JOINT_NAMES), q=go2.stand_joint_positions(STAND_HEIGHT_M).tolist(),
-                           dq=[0.0] * 12, kp=[go2.STAND_KP] * 12, kd=[go2.STAND_KD] * 12, tau=[0.0] * 12)
-        msg.header.stamp = self.node.get_clock().now().to_msg()
-        self.joint_command_pub.publish(msg)
+        from groundfm_interfaces.action import Navigate
+
+        client = ActionClient(self.node, Navigate, 'navigate')
+        if not client.wait_for_server(timeout_sec=30.0):
+            raise RuntimeError('no navigate action server: is the navigation node running (navigation:=true)?')
+        feedback: list[str] = []
+
+        def on_feedback(msg) -> None:
+            fb = msg.feedback
+            line = f'[{fb.phase}] {fb.current_subgoal} ({fb.distance_remaining:.2f} m left)'
+            if not feedback or feedback[-1] != line:
+                feedback.append(line)
+                print(line, flush=True)
+
+        goal_future = client.send_goal_async(Navigate.Goal(instruction=instruction), feedback_callback=on_feedback)
+        self.wait('the goal to be accepted', goal_future.done, 30.0)
+        handle = goal_future.result()
+        if not handle.accepted:
+            raise RuntimeError(f'the navigation node rejected {instruction!r} (see its log for the reason)')
+        result_future = handle.get_result_async()
+        try:
+            self.wait('a navigation result', result_future.done, timeout)
+        except TimeoutError:
+            handle.cancel_goal_async()
+            raise
+        return result_future.result().result, feedback
 
     def close(self) -> None:
         """Stop spinning and shut the client's context down."""
@@ -122,31 +140,27 @@ class _Observer:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the demo; returns 0 when the robot stood and every stream flowed."""
+    """Run the demo; returns 0 when the robot reached its goal and every stream flowed."""
     from groundfm.ros.launcher import LaunchSession
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f'groundfm demo: house seed {args.seed}, {args.duration:g} sim seconds, report in {out}/', flush=True)
+    print(f'groundfm demo: house seed {args.seed}, instruction {args.instruction!r}, report in {out}/', flush=True)
     wall_start = time.monotonic()
-    session = LaunchSession('robot_dog', {'scene_seed': str(args.seed)})
+    session = LaunchSession('robot_dog', {'scene_seed': str(args.seed), 'control': 'true', 'navigation': 'true'})
     observer = None
     try:
         session.start()
         observer = _Observer()
         observer.wait('house ground truth on sim/scene', lambda: observer.scene is not None, args.startup_timeout)
         observer.wait('stereo images', lambda: 'stereo/right/image_rect' in observer.images, args.startup_timeout)
+        observer.wait('the robot standing up', lambda: observer.height() > STANDING_HEIGHT_M, args.startup_timeout)
         startup_s = time.monotonic() - wall_start
         sim_start, run_start = observer.sim_time, time.monotonic()
-        print(f'sim up after {startup_s:.1f} s; holding the stand pose (control node: {NOT_LANDED["control"]})',
-              flush=True)
-        while observer.sim_time - sim_start < args.duration:
-            if session.poll() is not None:
-                raise RuntimeError(f'the launch stopped early (exit code {session.poll()})')
-            observer.stand()
-            time.sleep(0.02)
-        run_wall = time.monotonic() - run_start
-        report = _report(args, observer, sim_start, run_wall, startup_s)
+        print(f'stack up and standing after {startup_s:.1f} s; sending {args.instruction!r}', flush=True)
+        result, feedback = observer.navigate(args.instruction, args.timeout)
+        time.sleep(1.0)  # a last second of odometry after the stop
+        report = _report(args, observer, sim_start, time.monotonic() - run_start, startup_s, result, feedback)
     except (TimeoutError, RuntimeError) as err:
         print(f'error: {err}', file=sys.stderr)
         print('last launch output:', *session.lines[-25:], sep='\n  ', file=sys.stderr)
@@ -157,13 +171,15 @@ def run(args: argparse.Namespace) -> int:
         session.stop()
     _write_pictures(out, observer, report)
     atomic_write_json(out / 'report.json', report)
-    print(json.dumps({k: report[k] for k in ('ok', 'base_height_m', 'real_time_factor', 'rates_hz')}, indent=1))
+    nav = {k: v for k, v in report['navigation'].items() if k != 'feedback'}
+    print(json.dumps({'ok': report['ok'], 'navigation': nav, 'base_height_m': report['base_height_m'],
+                      'real_time_factor': report['real_time_factor']}, indent=1))
     print(f'wrote {out / "report.json"}, {out / "topdown.png"}, {out / "stereo.png"}')
     return 0 if report['ok'] else 1
 
 
-def _report(args: argparse.Namespace, observer: _Observer, sim_start: float, run_wall: float,
-            startup_s: float) -> dict:
+def _report(args: argparse.Namespace, observer: _Observer, sim_start: float, run_wall: float, startup_s: float,
+            result, feedback: list[str]) -> dict:
     with observer.lock:
         trajectory = np.array(observer.trajectory)
         stamps = {k: np.array(v) for k, v in observer.stamps.items()}
@@ -172,23 +188,28 @@ def _report(args: argparse.Namespace, observer: _Observer, sim_start: float, run
              for k, v in window.items()}
     sim_elapsed = observer.sim_time - sim_start
     height = float(trajectory[-1, 3]) if len(trajectory) else float('nan')
-    path = float(np.linalg.norm(np.diff(trajectory[:, 1:3], axis=0), axis=1).sum()) if len(trajectory) > 1 else 0.0
+    walked = trajectory[trajectory[:, 0] >= sim_start] if len(trajectory) else trajectory
+    path = float(np.linalg.norm(np.diff(walked[:, 1:3], axis=0), axis=1).sum()) if len(walked) > 1 else 0.0
     scene = observer.scene
-    ok = 0.25 <= height <= 0.35 and rates.get('stereo/left/image_rect', 0) >= 5 and rates.get('odom', 0) >= 50
+    streams_ok = rates.get('stereo/left/image_rect', 0) >= 5 and rates.get('odom', 0) >= 50
+    pose = result.final_pose.pose.position
     return {
-        'ok': bool(ok),
+        'ok': bool(result.success and height > STANDING_HEIGHT_M and streams_ok),
         'seed': args.seed,
         'house': {'rooms': [r['name'] for r in scene['rooms']], 'objects': len(scene['objects']),
                   'classes': sorted({o['label'] for o in scene['objects']})},
+        'navigation': {'instruction': args.instruction, 'success': bool(result.success), 'message': result.message,
+                       'final_pose': [round(pose.x, 3), round(pose.y, 3)],
+                       'path_length_m': round(float(result.path_length), 3),
+                       'elapsed_s': round(float(result.elapsed_s), 2), 'feedback': feedback},
         'startup_s': round(startup_s, 2),
         'sim_seconds': round(sim_elapsed, 3),
         'wall_seconds': round(run_wall, 3),
         'real_time_factor': round(sim_elapsed / run_wall, 3) if run_wall > 0 else None,
         'rates_hz': {k: round(v, 2) for k, v in rates.items()},
         'base_height_m': round(height, 4),
-        'path_length_m': round(path, 3),
-        'behaviour': 'stand pose held through joint_command (the control node has not landed yet)',
-        'not_landed': NOT_LANDED,
+        'odometry_path_m': round(path, 3),
+        'stand_ins': 'navigation reads objects and the occupancy map from the sim ground truth (sim/scene)',
     }
 
 

@@ -49,6 +49,11 @@ COMMON = (ParamSpec('use_sim_time', False, 'Run on /clock instead of the wall cl
 # node name (as in config/robot_dog.yaml) -> 'module:attribute' holding its tuple of ParamSpec.
 NODE_PARAMETERS = {
     'sim': 'groundfm.sim.config:SIM_PARAMETERS',
+    'depth': 'groundfm.depth.config:DEPTH_PARAMETERS',
+    'mapping': 'groundfm.mapping.config:MAPPING_PARAMETERS',
+    'control': 'groundfm.control.config:CONTROL_PARAMETERS',
+    'scene': 'groundfm.scene.config:SCENE_PARAMETERS',
+    'navigation': 'groundfm.navigation.config:NAVIGATION_PARAMETERS',
 }
 
 

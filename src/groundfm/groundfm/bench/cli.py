@@ -16,13 +16,13 @@ from groundfm.bench import results
 
 BENCHMARKS = {
     'sim': 'groundfm.bench.sim',
+    'mapping': 'groundfm.bench.mapping',
+    'locomotion': 'groundfm.bench.locomotion',
+    'nav': 'groundfm.bench.nav',
+    'depth': 'groundfm.bench.depth',
+    'qa': 'groundfm.bench.qa',
 }
 NOT_LANDED = {
-    'locomotion': 'issue #3 (control)',
-    'depth': 'issue #4 (depth)',
-    'mapping': 'issue #5 (mapping)',
-    'qa': 'issue #6 (scene QA)',
-    'nav': 'issue #7 (navigation)',
 }
 
 
