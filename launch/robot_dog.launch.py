@@ -18,11 +18,11 @@ from launch_ros.substitutions import FindPackageShare
 BOOL = ['true', 'false']
 
 # capability -> (description, whether it is on by default). Each runs executable '<capability>_node' as node
-# '<capability>'; they default to off until their nodes land.
+# '<capability>'; all are on by default (switch one off with e.g. depth:=false).
 CAPABILITIES = {
     'depth': ('Stereo depth node (depth_node): rectified stereo pair -> depth/image', 'true'),
-    'mapping': ('Mapping node (mapping_node): depth + odometry -> map/gaussians, map/occupancy, map/objects', 'false'),
-    'scene': ('Scene understanding node (scene_node): answers ask_scene over the map', 'false'),
+    'mapping': ('Mapping node (mapping_node): depth + odometry -> map/gaussians, map/occupancy, map/objects', 'true'),
+    'scene': ('Scene understanding node (scene_node): answers ask_scene over the map', 'true'),
     'navigation': ('Navigation node (navigation_node): navigate action -> cmd_vel / waypoints', 'true'),
     'control': ('Locomotion control node (control_node): cmd_vel -> joint_command', 'true'),
 }

@@ -47,6 +47,7 @@ def test_demo_walks_to_the_instructed_room_and_writes_a_report(ros_domain, tmp_p
     assert report['ok'] and 0.25 <= report['base_height_m'] <= 0.35
     assert report['navigation']['success'] and 'kitchen' in report['navigation']['message']
     assert report['odometry_path_m'] > 1.0, 'the robot must actually walk'
+    assert report['scene_qa']['success'] and report['scene_qa']['answer']
     assert report['rates_hz']['stereo/left/image_rect'] == pytest.approx(10.0, rel=0.2)
     assert len(report['house']['rooms']) >= 3
     for name in ('topdown.png', 'stereo.png'):

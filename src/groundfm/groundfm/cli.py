@@ -16,6 +16,7 @@ VERBS = {
     'ask': 'groundfm.scene.client',
     'topic': 'groundfm.ros.topic_tools',
     'record': 'groundfm.ros.recorder',
+    'depth': 'groundfm.depth.cli',
     'bench': 'groundfm.bench.cli',
 }
 

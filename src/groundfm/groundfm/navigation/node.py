@@ -203,7 +203,7 @@ class NavigationNode(Node):
         try:
             depth = image_to_numpy(msg).astype(np.float32)
             stamp = seconds_from_stamp(msg.header.stamp)
-            cam = self._tf.lookup('map', msg.header.frame_id, stamp, tolerance_s=0.2)
+            cam = self._tf.lookup('map', msg.header.frame_id, stamp, tolerance_s=0.5)  # TF may trail images
         except (ValueError, TransformError, KeyError) as err:
             self.get_logger().warning(f'depth skipped: {err}', throttle_duration_sec=5.0)
             return
