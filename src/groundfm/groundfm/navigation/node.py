@@ -49,7 +49,7 @@ from groundfm_interfaces.msg import Move, Object3DArray
 
 MOVE_TYPES = {local.FORWARD: Move.FORWARD, local.TURN_LEFT: Move.TURN_LEFT, local.TURN_RIGHT: Move.TURN_RIGHT,
               local.STOP: Move.STOP}
-SIM_GONE_WALL_S = 2.0  # no odometry for this long on the wall clock: the sim or robot bridge is gone [s]
+SIM_GONE_WALL_S = 5.0  # no odometry for this long on the wall clock: the sim or robot bridge is gone [s]
 FEEDBACK_PERIOD_S = 0.2  # feedback rate limit (wall) [s]
 LOOP_PERIOD_S = 0.02  # execute-loop poll period (wall): bounds the cancel-to-stop latency [s]
 
