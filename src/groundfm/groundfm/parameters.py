@@ -81,3 +81,23 @@ def validate(specs: tuple[ParamSpec, ...], values: dict[str, Any]) -> list[str]:
         if problem:
             problems.append(problem)
     return problems
+
+
+def specs_from_dataclass(
+    config_cls: type,
+    descriptions: dict[str, tuple[str, float | None, float | None]],
+    read_only: set[str] | frozenset[str] = frozenset(),
+    choices: dict[str, tuple[str, ...]] | None = None,
+) -> tuple[ParamSpec, ...]:
+    """One ParamSpec per field of a config dataclass: default from the field, (description, min, max) by name."""
+    from dataclasses import fields
+
+    missing = [f.name for f in fields(config_cls) if f.name not in descriptions]
+    if missing:
+        raise ValueError(f'{config_cls.__name__}: no description for {missing}')
+    return tuple(
+        ParamSpec(name=f.name, default=f.default, description=descriptions[f.name][0],
+                  min_value=descriptions[f.name][1], max_value=descriptions[f.name][2],
+                  read_only=f.name in read_only, choices=(choices or {}).get(f.name, ()))
+        for f in fields(config_cls)
+    )

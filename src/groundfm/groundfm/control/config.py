@@ -1,8 +1,8 @@
 """Locomotion control settings: one dataclass of defaults, and the node parameters derived from it. ROS-free."""
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from groundfm.parameters import ParamSpec
+from groundfm.parameters import specs_from_dataclass
 
 
 @dataclass(frozen=True)
@@ -99,14 +99,4 @@ _DESCRIPTIONS = {
 }
 _READ_ONLY = {'control_rate_hz', 'state_rate_hz'}
 
-CONTROL_PARAMETERS = tuple(
-    ParamSpec(
-        name=f.name,
-        default=f.default,
-        description=_DESCRIPTIONS[f.name][0],
-        min_value=_DESCRIPTIONS[f.name][1],
-        max_value=_DESCRIPTIONS[f.name][2],
-        read_only=f.name in _READ_ONLY,
-    )
-    for f in fields(ControlConfig)
-)
+CONTROL_PARAMETERS = specs_from_dataclass(ControlConfig, _DESCRIPTIONS, _READ_ONLY)

@@ -1,8 +1,8 @@
 """Mapping settings: the map and network dataclasses of defaults, and the node parameters derived from them."""
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from groundfm.parameters import ParamSpec
+from groundfm.parameters import specs_from_dataclass
 
 
 @dataclass(frozen=True)
@@ -102,15 +102,4 @@ _DESCRIPTIONS = {
 _READ_ONLY = {'voxel_size', 'voxel_budget', 'depth_source', 'use_labels', 'map_frame', 'map_path', 'load_map',
               'weights_path', 'pixel_stride'}
 
-MAPPING_PARAMETERS = tuple(
-    ParamSpec(
-        name=f.name,
-        default=f.default,
-        description=_DESCRIPTIONS[f.name][0],
-        min_value=_DESCRIPTIONS[f.name][1],
-        max_value=_DESCRIPTIONS[f.name][2],
-        read_only=f.name in _READ_ONLY,
-        choices=('depth', 'sim_gt') if f.name == 'depth_source' else (),
-    )
-    for f in fields(MapConfig)
-)
+MAPPING_PARAMETERS = specs_from_dataclass(MapConfig, _DESCRIPTIONS, _READ_ONLY, {'depth_source': ('depth', 'sim_gt')})

@@ -6,9 +6,9 @@ update (the paper's asynchronous 1:n, n = 3 best), and its velocity servo ticks 
 re-checking the latest depth. All rates are in the node clock (sim time in sim).
 """
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from groundfm.parameters import ParamSpec
+from groundfm.parameters import specs_from_dataclass
 
 
 @dataclass(frozen=True)
@@ -106,15 +106,4 @@ _CHOICES = {'action_space': ('continuous', 'discrete'), 'backend': ('rule', 'vlm
 _READ_ONLY = {'slow_rate_hz', 'fast_rate_hz', 'fast_per_slow', 'backend', 'vlm_path', 'vlm_max_new_tokens',
               'use_ground_truth_scene', 'map_source', 'map_resolution', 'depth_topic', 'action_space', 'use_depth'}
 
-NAVIGATION_PARAMETERS = tuple(
-    ParamSpec(
-        name=f.name,
-        default=f.default,
-        description=_DESCRIPTIONS[f.name][0],
-        min_value=_DESCRIPTIONS[f.name][1],
-        max_value=_DESCRIPTIONS[f.name][2],
-        read_only=f.name in _READ_ONLY,
-        choices=_CHOICES.get(f.name, ()),
-    )
-    for f in fields(NavigationConfig)
-)
+NAVIGATION_PARAMETERS = specs_from_dataclass(NavigationConfig, _DESCRIPTIONS, _READ_ONLY, _CHOICES)

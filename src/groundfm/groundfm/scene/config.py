@@ -1,8 +1,8 @@
 """Scene QA settings: one dataclass of defaults, and the `scene` node parameters derived from it (ROS-free)."""
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from groundfm.parameters import ParamSpec
+from groundfm.parameters import specs_from_dataclass
 
 
 @dataclass(frozen=True)
@@ -55,15 +55,4 @@ _DESCRIPTIONS = {
 _READ_ONLY = {'backend', 'vlm_path', 'room_source', 'rooms_path', 'map_frame', 'robot_frame'}
 _CHOICES = {'backend': ('graph', 'vlm'), 'room_source': ('sim_scene', 'file', 'objects')}
 
-SCENE_PARAMETERS = tuple(
-    ParamSpec(
-        name=f.name,
-        default=f.default,
-        description=_DESCRIPTIONS[f.name][0],
-        min_value=_DESCRIPTIONS[f.name][1],
-        max_value=_DESCRIPTIONS[f.name][2],
-        read_only=f.name in _READ_ONLY,
-        choices=_CHOICES.get(f.name, ()),
-    )
-    for f in fields(SceneConfig)
-)
+SCENE_PARAMETERS = specs_from_dataclass(SceneConfig, _DESCRIPTIONS, _READ_ONLY, _CHOICES)

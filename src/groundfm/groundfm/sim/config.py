@@ -1,8 +1,8 @@
 """Simulation settings: one dataclass of defaults, and the node parameters derived from it."""
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from groundfm.parameters import ParamSpec
+from groundfm.parameters import specs_from_dataclass
 
 
 @dataclass(frozen=True)
@@ -58,15 +58,4 @@ _DESCRIPTIONS = {
 _READ_ONLY = {'world', 'scene_seed', 'num_rooms', 'image_width', 'image_height', 'camera_fovy_deg', 'stereo_baseline_m',
               'camera_pitch_deg', 'physics_dt', 'robot_meshes', 'scene_export_path'}
 
-SIM_PARAMETERS = tuple(
-    ParamSpec(
-        name=f.name,
-        default=f.default,
-        description=_DESCRIPTIONS[f.name][0],
-        min_value=_DESCRIPTIONS[f.name][1],
-        max_value=_DESCRIPTIONS[f.name][2],
-        read_only=f.name in _READ_ONLY,
-        choices=('house', 'flat') if f.name == 'world' else (),
-    )
-    for f in fields(SimConfig)
-)
+SIM_PARAMETERS = specs_from_dataclass(SimConfig, _DESCRIPTIONS, _READ_ONLY, {'world': ('house', 'flat')})
