@@ -36,18 +36,55 @@ def test_merge_matches_the_unmerged_forward():
     assert torch.allclose(layer(x), before, atol=1e-5)
 
 
-def test_proximal_step_zeroes_small_gates_and_shrinks_the_rest():
+def test_proximal_step_thresholds_by_kappa_times_lr():
     layer = _layer()
     with torch.no_grad():
         layer.gate.copy_(torch.tensor([0.004, -0.003, 0.5, -0.2]))
 
-    active = layer.proximal_step(0.005)
+    active = layer.proximal_step(0.05, lr=0.1)  # threshold kappa * lr = 0.005
 
     assert active == layer.active_rank() == 2
     assert torch.allclose(layer.gate, torch.tensor([0.0, 0.0, 0.495, -0.195]))
     assert layer.l1_penalty().item() == pytest.approx(0.69)
     with pytest.raises(ValueError, match='kappa'):
-        layer.proximal_step(-1.0)
+        layer.proximal_step(-1.0, lr=0.1)
+    with pytest.raises(ValueError, match='lr'):
+        layer.proximal_step(0.005, lr=-1.0)
+
+
+def test_proximal_steps_at_the_paper_kappa_keep_supported_ranks():
+    """kappa = 5e-3 at lr 1e-4 for 1000 steps shrinks a gate by only 5e-4 (ISTA); subtracting kappa itself per step,
+    the old bug, would zero a unit gate in 200 steps and prune every rank."""
+    layer = _layer()
+    with torch.no_grad():
+        layer.gate.copy_(torch.tensor([1.0, -0.5, 1e-4, 0.0]))
+
+    for _ in range(1000):
+        active = layer.proximal_step(5e-3, lr=1e-4)
+
+    assert active == 2
+    assert torch.allclose(layer.gate, torch.tensor([0.9995, -0.4995, 0.0, 0.0]), atol=1e-4)
+
+
+def test_adaptation_proximal_update_uses_the_step_size():
+    from groundfm.depth.config import EncoderConfig, LoRAConfig, StereoAdapterConfig
+    from groundfm.depth.model import StereoAdapter
+    from groundfm_training.depth.train import kappa_schedule, proximal_update
+
+    torch.manual_seed(0)
+    model = StereoAdapter(StereoAdapterConfig(encoder=EncoderConfig(embed_dim=32, depth=2, out_indices=(0, 1)),
+                                              lora=LoRAConfig(rank=4)))
+    total = sum(layer.rank for layer in model.lora_layers())
+    kappa = model.cfg.lora.kappa
+
+    assert kappa_schedule(0, 100, 30, kappa) == 0.0  # dense phase
+    assert kappa_schedule(65, 100, 30, kappa) == pytest.approx(kappa)  # ramped after half the rest
+    for _ in range(300):
+        active = proximal_update(model, kappa, lr=3e-4)
+    assert active == total, 'unit gates must survive 300 proximal steps at kappa * lr'
+    with torch.no_grad():
+        model.lora_layers()[0].gate[0] = 1e-7
+    assert proximal_update(model, kappa, lr=3e-4) == total - 1
 
 
 def test_gates_receive_gradients():

@@ -34,8 +34,8 @@ class LoRAConfig:
 
     rank: int = 8  # maximum rank per adapted linear layer (the paper uses 16 on a ViT-S/B)
     alpha: float = 8.0  # Delta W = (alpha / rank) * B diag(g) A
-    l1_weight: float = 1e-4  # L1 sparsity weight on the per-rank gates (lambda)
-    kappa: float = 5e-3  # proximal soft-threshold reached after the dense phase
+    l1_weight: float = 1e-4  # lambda: L1 (sub)gradient penalty on the per-rank gates in the loss
+    kappa: float = 5e-3  # proximal L1 strength after the dense phase: gates shrink by kappa * lr per step
     targets: tuple[str, ...] = ('qkv', 'proj', 'fc1', 'fc2')
 
     def __post_init__(self) -> None:

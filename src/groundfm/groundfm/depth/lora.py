@@ -1,8 +1,10 @@
 """Dynamic-rank LoRA (CoDyRA, as StereoAdapter uses it): Delta W = s * B diag(g) A with a per-rank gate g.
 
-A is Kaiming-initialised, B zero-initialised (so Delta W = 0 at the start), and the gates g are trained with an L1
-penalty; after each optimiser step a proximal soft-threshold g <- sign(g) max(|g| - kappa, 0) zeroes weak ranks, so
-the rank adapts per layer. `merge()` folds the active ranks into the frozen base weight for inference.
+A is Kaiming-initialised, B zero-initialised (so Delta W = 0 at the start), and the gates g carry an L1 sparsity
+penalty kappa * |g|_1 handled by proximal gradient descent (ISTA): after each optimiser step with learning rate lr,
+the gates are soft-thresholded, g <- sign(g) max(|g| - kappa * lr, 0), the proximal operator of lr * kappa * |g|_1.
+Gates the data does not support drift to zero and stay there, so the rank adapts per layer. `merge()` folds the
+active ranks (the zeroed ones contribute nothing) into the frozen base weight for inference.
 """
 
 import math
@@ -51,11 +53,13 @@ class DynamicLoRALinear(nn.Module):
         return self.gate.abs().sum()
 
     @torch.no_grad()
-    def proximal_step(self, kappa: float) -> int:
-        """Soft-threshold the gates by kappa (the L1 proximal operator); returns the ranks still active."""
-        if kappa < 0:
-            raise ValueError(f'kappa must be >= 0, got {kappa}')
-        self.gate.copy_(torch.sign(self.gate) * (self.gate.abs() - kappa).clamp_min(0.0))
+    def proximal_step(self, kappa: float, lr: float) -> int:
+        """Proximal step of lr * kappa * |g|_1 after an optimiser step of learning rate lr: soft-threshold the gates
+        by kappa * lr (not kappa: the threshold scales with the step size); returns the ranks still active."""
+        if kappa < 0 or lr < 0:
+            raise ValueError(f'kappa and lr must be >= 0, got kappa={kappa}, lr={lr}')
+        threshold = kappa * lr
+        self.gate.copy_(torch.sign(self.gate) * (self.gate.abs() - threshold).clamp_min(0.0))
         return self.active_rank()
 
     def active_rank(self) -> int:

@@ -8,8 +8,9 @@ Stage a: FlyingThings-style procedural scenes + sim houses (seeds >= 1000, rende
 loss over the GRU iterations + mono loss + confidence BCE; every weight trains (no foundation weights exist here).
 Stage b (the paper's stereo stage): unlabelled pairs, encoder base weights frozen, a fresh dynamic-rank LoRA (and the
 refinement) trained with 0.85 SSIM + 0.15 L1 photometric + edge-aware smoothness + mono-prior guidance; gates get
-L1 (lambda) and a proximal soft-threshold whose kappa ramps to LoRAConfig.kappa after a dense phase; the active ranks
-are merged into the weights at the end. Metrics go to OUT/metrics.jsonl; checkpoints are written atomically.
+L1 (lambda) and, after each optimiser step of learning rate lr, a proximal soft-threshold by kappa * lr whose kappa
+ramps to LoRAConfig.kappa after a dense phase (ISTA: the threshold scales with the step size); the active ranks are
+merged into the weights at the end. Metrics go to OUT/metrics.jsonl; checkpoints are written atomically.
 """
 
 import argparse
@@ -215,15 +216,26 @@ def adapt(args: argparse.Namespace, log: MetricLog) -> StereoAdapter:
         gates = sum(layer.l1_penalty() for layer in model.lora_layers())
         return loss + lam * gates, stats
 
-    def after_step(step_index: int) -> dict:
-        ramp = min(1.0, max(0.0, (step_index - dense) / max(1, (args.steps - dense) // 2)))
-        active = sum(layer.proximal_step(kappa_max * ramp) for layer in model.lora_layers())
-        return {'kappa': kappa_max * ramp, 'active_ranks': active}
+    def after_step(step_index: int, lr: float) -> dict:
+        kappa = kappa_schedule(step_index, args.steps, dense, kappa_max)
+        active = proximal_update(model, kappa, lr)
+        return {'kappa': kappa, 'active_ranks': active}
 
     _loop(args, log, model, opt, sched, step, after_step)
     merged = model.merge_lora()
     print(f'merged {merged} active LoRA ranks into the encoder weights', flush=True)
     return model
+
+
+def kappa_schedule(step: int, steps: int, dense: int, kappa_max: float) -> float:
+    """Proximal L1 strength: 0 for the first `dense` steps, then a linear ramp to kappa_max over half the rest."""
+    return kappa_max * min(1.0, max(0.0, (step - dense) / max(1, (steps - dense) // 2)))
+
+
+def proximal_update(model: StereoAdapter, kappa: float, lr: float) -> int:
+    """ISTA step on every LoRA gate after an optimiser step of learning rate lr (threshold kappa * lr); returns the
+    ranks still active over all layers."""
+    return sum(layer.proximal_step(kappa, lr) for layer in model.lora_layers())
 
 
 def _loop(args, log, model, opt, sched, step_fn, after_step=None) -> None:
@@ -238,9 +250,10 @@ def _loop(args, log, model, opt, sched, step_fn, after_step=None) -> None:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g['params']], 1.0)
+        lr = opt.param_groups[0]['lr']  # the step size of this update (the proximal threshold scales with it)
         opt.step()
         sched.step()
-        extra = after_step(step_index) if after_step else {}
+        extra = after_step(step_index, lr) if after_step else {}
         stats = {'loss': float(loss.detach()), **stats}
         for k, v in stats.items():
             running[k] = 0.9 * running.get(k, v) + 0.1 * v if math.isfinite(v) else running.get(k, 0.0)
