@@ -36,6 +36,10 @@ fi
   exit 1
 }
 [ -x "$venv/bin/python" ] || { log "creating $venv"; "$py_bin" -m venv "$venv"; }
+# One install at a time into this venv: two concurrent runs (two test runs, a test run and a benchmark) would
+# otherwise reinstall groundfm over each other.
+exec 9>"$venv/.install.lock"
+flock 9
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 "$venv/bin/python" -c 'import wheel' 2>/dev/null || "${pip[@]}" install --upgrade pip wheel setuptools
 

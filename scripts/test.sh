@@ -6,4 +6,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/install.sh"
 cd "$root"
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
+# Tests import groundfm from the source tree (node processes inherit it), so a concurrent install cannot pull modules
+# out from under a running suite. The install above still checks the installed package and its share/ files.
+export PYTHONPATH="$root/src/groundfm:$root/src/groundfm_training${PYTHONPATH:+:$PYTHONPATH}"
 exec "$root/.venv/bin/python" -m pytest "$@"

@@ -1,8 +1,6 @@
 """Helpers for integration tests: real node processes and an rclpy client spinning in the background."""
 
-import itertools
 import os
-import random
 import re
 import signal
 import subprocess
@@ -12,15 +10,12 @@ import time
 from collections import defaultdict
 
 from groundfm.ros.background import BackgroundNode
-
-# Valid domain ids with the default port mapping are 0..101 and 215..232; a per-process random order keeps parallel
-# test runs on one machine off each other's domains.
-_DOMAIN_IDS = itertools.cycle(random.Random(os.getpid()).sample(range(1, 101), 100))
+from groundfm.ros.domain import lease_domain_id
 
 
 def next_domain_id() -> int:
-    """A ROS_DOMAIN_ID no other test of this run is using."""
-    return next(_DOMAIN_IDS)
+    """A ROS_DOMAIN_ID that no other test of this run, and no other process on this machine, is using."""
+    return lease_domain_id()
 
 
 class NodeProcess:

@@ -99,14 +99,23 @@ def test_sigint_ends_an_all_topics_recording_cleanly(talker, tmp_path):
     proc = subprocess.Popen([sys.executable, '-m', 'groundfm.ros.recorder', '-o', str(out), '--all',
                              '--exclude', '^/(rosout|parameter_events)$'],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    # Discovery takes a variable time on a loaded machine: wait for the recorder to say it subscribed to every topic
+    # (its log goes to stderr), then for at least 25 more chatter messages (20 Hz).
+    log: list[str] = []
     deadline = time.monotonic() + 30
-    while not (tmp_path / 'run.partial').exists() and time.monotonic() < deadline:
+    while not all(f'recording {topic} ' in ''.join(log) for topic in TOPICS) and time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        log.append(line)
+    published = talker.count
+    while talker.count < published + 25 and time.monotonic() < deadline + 10:
         time.sleep(0.1)
-    time.sleep(2.5)
-    assert not out.exists()  # still recording: only the .partial exists
+    assert (tmp_path / 'run.partial').exists() and not out.exists()  # still recording: only the .partial exists
 
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=30)
+    stderr = ''.join(log) + stderr
 
     assert proc.returncode == 0, stderr
     assert not (tmp_path / 'run.partial').exists() and (out / 'metadata.yaml').is_file()

@@ -18,6 +18,7 @@ import numpy as np
 
 from groundfm.bench.results import THIS_PROJECT, Results
 from groundfm.ros.background import BackgroundNode
+from groundfm.ros.domain import BENCH_DOMAIN_IDS, lease_domain_id
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +85,7 @@ def node_rtf(seed: int, width: int, height: int, camera_rate: float, duration: f
     from groundfm.ros import qos
     from groundfm.ros.convert import seconds_from_stamp
 
-    domain = 215 + os.getpid() % 9  # private domains for these measurements (valid: 215..232)
+    domain = lease_domain_id(BENCH_DOMAIN_IDS)
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
     params = {'scene_seed': seed, 'image_width': width, 'image_height': height, 'camera_rate_hz': camera_rate,
               'real_time_factor': 0.0}
@@ -128,7 +129,7 @@ def image_latency_ms(width: int, height: int, count: int) -> list[float]:
 
     from groundfm.ros import qos
 
-    domain = 224 + os.getpid() % 9
+    domain = lease_domain_id(BENCH_DOMAIN_IDS)
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
     client = BackgroundNode('groundfm_bench', domain)
     node = client.node

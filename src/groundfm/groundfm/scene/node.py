@@ -17,10 +17,8 @@ import math
 import sys
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
 from nav_msgs.msg import Odometry
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import ColorRGBA, String
@@ -28,6 +26,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from groundfm.ros import qos
 from groundfm.ros.convert import image_to_numpy
+from groundfm.ros.entry import run_node
 from groundfm.ros.params import declare_parameters
 from groundfm.scene.config import SCENE_PARAMETERS, SceneConfig
 from groundfm.scene.graph import ObjectObservation, RoomLayout, SceneGraph, SceneNode
@@ -162,18 +161,10 @@ class SceneNodeRos(Node):
         return response
 
 
-def main(args: list[str] | None = None) -> None:
-    """Run the scene node until Ctrl-C."""
-    try:
-        with rclpy.init(args=args):
-            node = SceneNodeRos()
-            rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ValueError, OSError) as err:  # a bad parameter or rooms file: say why, exit non-zero
-        print(f'scene: {err}', file=sys.stderr)
-        sys.exit(2)
+def main(args: list[str] | None = None) -> int:
+    """Entry point of `scene_node`."""
+    return run_node('scene', SceneNodeRos, args)
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

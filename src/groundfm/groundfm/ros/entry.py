@@ -1,0 +1,53 @@
+"""One entry point for every groundfm node: init, spin, clean shutdown and a one-line error.
+
+Each node's `main()` is `return run_node('depth', DepthNode, args)`. The behaviour is the same for all of them:
+- Ctrl-C (SIGINT) and an external shutdown end the node quietly with exit code 0;
+- `destroy_node()` always runs, so worker threads stop and files are flushed;
+- an error in the constructor or while spinning is printed as one line `[name] error: Type: message` on stderr, and
+  the process exits with code 1, so a launcher (respawn, on_exit) sees the failure.
+"""
+
+import sys
+from collections.abc import Callable
+
+import rclpy
+from rclpy.executors import Executor, ExternalShutdownException
+from rclpy.node import Node
+
+
+def run_node(name: str, make_node: Callable[[], Node], args: list[str] | None = None, *,
+             executor: Callable[[], Executor] | None = None,
+             before_destroy: Callable[[Node], None] | None = None) -> int:
+    """Create the node, spin it until shutdown and destroy it; return the process exit code.
+
+    Args:
+        name: the node's name, used in the error line.
+        make_node: builds the node (called inside `rclpy.init`).
+        args: command-line arguments for `rclpy.init` (``--ros-args ...``); None means sys.argv.
+        executor: builds the executor to spin in (default: rclpy's single-threaded one).
+        before_destroy: called with the node before it is destroyed, e.g. to leave the robot standing. It is best
+            effort: after Ctrl-C the context may already be shut down, so an error in it is ignored.
+    """
+    try:
+        with rclpy.init(args=args):
+            node = make_node()
+            try:
+                if executor is None:
+                    rclpy.spin(node)
+                else:
+                    spinner = executor()
+                    spinner.add_node(node)
+                    spinner.spin()
+            finally:
+                if before_destroy is not None:
+                    try:
+                        before_destroy(node)
+                    except Exception:  # the context may already be shut down: publishing can fail
+                        pass
+                node.destroy_node()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception as err:
+        print(f'[{name}] error: {type(err).__name__}: {err}', file=sys.stderr, flush=True)
+        return 1
+    return 0

@@ -1,0 +1,102 @@
+"""Domain leases across processes, and the one node entry point (exit codes, destroy on Ctrl-C, one-line errors)."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from groundfm.ros import domain as domains
+
+HOLD_LEASE = textwrap.dedent('''
+    import sys, time
+    from groundfm.ros.domain import lease_domain_id
+    print(lease_domain_id(range(int(sys.argv[1]), int(sys.argv[2]))), flush=True)
+    time.sleep(60)
+''')
+
+
+@pytest.fixture
+def lock_dir(tmp_path, monkeypatch):
+    """Leases in a private lock folder, for this process and the ones it starts."""
+    monkeypatch.setattr(domains, 'LOCK_DIR', tmp_path)
+    monkeypatch.setenv('GROUNDFM_DOMAIN_LOCK_DIR', str(tmp_path))
+    monkeypatch.setattr(domains, '_held', {})
+    monkeypatch.setattr(domains, '_cursors', {})
+    return tmp_path
+
+
+def _holder(first: int, end: int) -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen([sys.executable, '-c', HOLD_LEASE, str(first), str(end)], stdout=subprocess.PIPE,
+                            text=True)
+    return proc, int(proc.stdout.readline())
+
+
+def test_a_domain_held_by_another_process_is_never_leased(lock_dir):
+    other, taken = _holder(50, 53)  # the other process holds one of 50, 51, 52
+    try:
+        mine = {domains.lease_domain_id(range(50, 53)) for _ in range(6)}  # two laps round the candidates
+        assert taken not in mine
+        assert mine == set(range(50, 53)) - {taken}
+    finally:
+        other.kill()
+        other.wait()
+    assert taken in {domains.lease_domain_id(range(50, 53)) for _ in range(3)}, 'a dead process keeps no lease'
+
+
+def test_successive_leases_go_round_before_reusing_and_fail_when_all_are_taken(lock_dir):
+    first = [domains.lease_domain_id(range(60, 64)) for _ in range(4)]
+    assert sorted(first) == [60, 61, 62, 63]
+    assert [domains.lease_domain_id(range(60, 64)) for _ in range(4)] == first  # the next lap recycles in order
+    for domain in first:
+        domains.release_domain_id(domain)
+    holders = [_holder(70, 72), _holder(70, 72)]
+    try:
+        with pytest.raises(RuntimeError, match='no free ROS domain id'):
+            domains.lease_domain_id(range(70, 72))
+    finally:
+        for proc, _ in holders:
+            proc.kill()
+            proc.wait()
+
+
+NODE_SCRIPT = textwrap.dedent('''
+    import sys
+    from rclpy.node import Node
+    from groundfm.ros.entry import run_node
+
+    class Demo(Node):
+        def __init__(self):
+            super().__init__('demo')
+            if sys.argv[1] == 'bad':
+                raise ValueError('max_disparity must be positive')
+            self.create_timer(0.05, lambda: print('spinning', flush=True))
+
+        def destroy_node(self):
+            print('destroyed', flush=True)
+            super().destroy_node()
+
+    sys.exit(run_node('demo', Demo, before_destroy=lambda node: print('stopping', flush=True)))
+''')
+
+
+def test_run_node_exits_0_on_ctrl_c_after_destroying_the_node(ros_domain):
+    proc = subprocess.Popen([sys.executable, '-c', NODE_SCRIPT, 'good'], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == 'spinning'
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    lines = out.split()
+    assert lines.index('stopping') < lines.index('destroyed')
+
+
+def test_run_node_reports_a_constructor_error_in_one_line_and_exits_1(ros_domain):
+    result = subprocess.run([sys.executable, '-c', NODE_SCRIPT, 'bad'], capture_output=True, text=True, timeout=30,
+                            env=dict(os.environ))
+    assert result.returncode == 1
+    assert result.stderr.strip() == '[demo] error: ValueError: max_disparity must be positive'
