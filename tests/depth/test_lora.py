@@ -87,6 +87,26 @@ def test_adaptation_proximal_update_uses_the_step_size():
     assert proximal_update(model, kappa, lr=3e-4) == total - 1
 
 
+def test_a_fresh_adapter_learns_from_its_zero_init():
+    """B = 0 at the start: the adapter path must still run under autograd, or B never gets a gradient."""
+    layer = _layer()
+    layer.base.requires_grad_(False)
+    x, target = torch.randn(16, 12), torch.randn(16, 20)
+    opt = torch.optim.SGD([layer.lora_a, layer.lora_b, layer.gate], lr=0.1)
+
+    loss = (layer(x) - target).pow(2).mean()
+    loss.backward()
+    assert layer.lora_b.grad is not None and layer.lora_b.grad.abs().sum() > 0
+    opt.step()
+
+    assert torch.count_nonzero(layer.lora_b) > 0
+    assert (layer(x) - target).pow(2).mean() < loss
+    with torch.no_grad():  # inference skips nothing it needs: the merged forward is the same
+        before = layer(x)
+        layer.merge()
+        assert torch.allclose(layer(x), before, atol=1e-5)
+
+
 def test_gates_receive_gradients():
     layer = _layer()
     with torch.no_grad():

@@ -80,6 +80,12 @@ def test_both_stages_run_end_to_end(tmp_path):
                  '--crop', '64', '128', '--iters', '2']) == 0
     model = load_checkpoint(tmp_path / 'ada' / 'model.safetensors')
     assert all(torch.count_nonzero(layer.lora_b) == 0 for layer in model.lora_layers()), 'adapters must be merged'
+    before = load_checkpoint(tmp_path / 'pre' / 'model.safetensors')
+    changed = [not torch.equal(a.base.weight, b.base.weight)
+               for a, b in zip(model.lora_layers(), before.lora_layers(), strict=True)]
+    assert all(changed), 'every adapted layer must have learned a non-zero update and merged it into its weight'
+    log = (tmp_path / 'ada' / 'metrics.jsonl').read_text()
+    assert '"active_ranks": ' + str(sum(layer.rank for layer in model.lora_layers())) in log
     assert (tmp_path / 'pre' / 'metrics.jsonl').read_text().count('"epe"') >= 1
 
 

@@ -44,9 +44,15 @@ class DynamicLoRALinear(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """(..., in) -> (..., out)."""
         out = self.base(x)
-        if torch.count_nonzero(self.lora_b) == 0 or torch.count_nonzero(self.gate) == 0:
-            return out  # merged or inactive: skip the two extra matmuls
+        if not self._adapter_trains() and (torch.count_nonzero(self.lora_b) == 0
+                                           or torch.count_nonzero(self.gate) == 0):
+            return out  # merged or inactive at inference: skip the two extra matmuls
+        # While training, the path must run even at Delta W = 0: B starts at zero and only learns through it.
         return out + self.scale * ((x @ self.lora_a.t()) * self.gate) @ self.lora_b.t()
+
+    def _adapter_trains(self) -> bool:
+        """Whether autograd needs the adapter path (grad mode on and any of A, B, gates trainable)."""
+        return torch.is_grad_enabled() and any(p.requires_grad for p in (self.lora_a, self.lora_b, self.gate))
 
     def l1_penalty(self) -> Tensor:
         """Sum of |g| (multiply by lambda in the loss)."""
