@@ -12,6 +12,13 @@ depth, 320x240); every --holdout-every-th frame is held out and the rest are key
     map_mb: the map's own arrays; voxels: map size at the end.
   open3d_tsdf (when open3d imports): VoxelBlockGrid TSDF at --tsdf-voxel on the same keyframes; time per keyframe,
     accuracy/completeness of its extracted point cloud; time_ratio = its ms / ours.
+  volsplat_ff (when feed-forward weights are found; --ff-weights): the feed-forward VolSplat model, RGB only (its own
+    plane-sweep depth, no ground-truth depth), on the 4 keyframes around each rendered held-out view (2 before, 2
+    after), at the model's training resolution. psnr/ssim: its render at the full --width x --height against the
+    sim's RGB (as for groundfm); psnr_model_res: at the model's input resolution; accuracy_cm: its Gaussian centres
+    (all windows) to the ground-truth surface; depth_l1_m: its cost-volume depth against the sim's; ms_per_window /
+    cpu_ms_per_window: one forward pass. Not comparable input-for-input with groundfm, which fuses every keyframe's
+    ground-truth depth.
 """
 
 import argparse
@@ -35,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--tsdf-voxel', type=float, default=0.02, help='Open3D TSDF voxel size [m]')
     parser.add_argument('--big-map-passes', type=int, default=4,
                         help='flatness check: rerun with this many copies of the map prefilled far away (0 = skip)')
+    parser.add_argument('--ff-weights', default='',
+                        help="feed-forward VolSplat safetensors ('' = the shipped models/volsplat_feedforward_small; "
+                             "'none' = skip)")
     parser.add_argument('--width', type=int, default=320)
     parser.add_argument('--height', type=int, default=240)
 
@@ -109,6 +119,57 @@ def run_streaming(keyframes, heldout, args) -> dict[str, float]:
     return out
 
 
+def run_feedforward(frames, held_idx: list[int], views: list[int], args) -> dict[str, float] | None:
+    """The feed-forward model on the 4 keyframes (frames not in held_idx) nearest each frame index of `views`;
+    None when no weights are found."""
+    from groundfm.mapping.feedforward import (
+        default_weights_path,
+        load_feedforward,
+        predict,
+        resize_depth,
+        resize_views,
+        scale_intrinsics,
+    )
+    from groundfm.mapping.metrics import psnr, ssim
+    from groundfm.mapping.rasterizer import Camera, render
+
+    if args.ff_weights == 'none':
+        return None
+    path = args.ff_weights or default_weights_path()
+    if not path:
+        return None
+    torch.set_num_threads(1)
+    model = load_feedforward(path)
+    scale = model.cfg.image_scale
+    keys = [i for i in range(len(frames)) if i not in set(held_idx)]
+    rows, points = [], []
+    for i in views:
+        context = sorted(sorted(keys, key=lambda j: (abs(j - i), j))[:4])
+        rgb = np.stack([frames[j].rgb for j in context])
+        poses = np.stack([frames[j].t_map_cam for j in context])
+        w0, c0 = time.perf_counter(), time.process_time()
+        g, extra = predict(model, rgb, frames[i].k, poses)
+        ms, cpu = (time.perf_counter() - w0) * 1e3, (time.process_time() - c0) * 1e3
+        f = frames[i]
+        h, w = f.depth.shape
+        target = torch.from_numpy(f.rgb).float() / 255.0
+        t_cw = torch.tensor(np.linalg.inv(f.t_map_cam), dtype=torch.float32)
+        lo_h, lo_w = extra['depth'].shape[1:]
+        with torch.no_grad():
+            full = render(g, Camera(torch.tensor(f.k, dtype=torch.float32), t_cw, w, h))[0]
+            low = render(g, Camera(scale_intrinsics(f.k, scale), t_cw, lo_w, lo_h))[0]
+        gt_depth = resize_depth(np.stack([frames[j].depth for j in context]), scale)
+        ok = torch.isfinite(gt_depth)
+        rows.append({'psnr': psnr(full, target), 'ssim': float(ssim(full.clamp(0, 1), target)),
+                     'psnr_model_res': psnr(low, resize_views(f.rgb[None], scale)[0].permute(1, 2, 0)),
+                     'depth_l1_m': float((extra['depth'][ok] - gt_depth[ok]).abs().mean()),
+                     'ms_per_window': ms, 'cpu_ms_per_window': cpu, 'gaussians': float(len(g))})
+        points.append(g.means.numpy())
+    out = {k: statistics.fmean(r[k] for r in rows) for k in rows[0]}
+    out['_points'] = np.concatenate(points).astype(np.float64)
+    return out
+
+
 def run_open3d(keyframes, args) -> dict[str, float] | None:
     """Open3D tensor TSDF (VoxelBlockGrid) on the same keyframes; None when open3d does not import."""
     try:
@@ -141,9 +202,11 @@ def run(args: argparse.Namespace) -> Results:
 
     ours: list[dict[str, float]] = []
     tsdf: list[dict[str, float]] = []
+    ffs: list[dict[str, float]] = []
     for seed in args.seeds:
         frames = render_sequence(seed, args.frames, walk_seed=1000 + seed, width=args.width, height=args.height)
         held = [f for i, f in enumerate(frames) if i % args.holdout_every == args.holdout_every - 1]
+        held_idx = [i for i in range(len(frames)) if i % args.holdout_every == args.holdout_every - 1]
         keys = [f for i, f in enumerate(frames) if i % args.holdout_every != args.holdout_every - 1]
         gt = _gt_surface(frames)
         m = run_streaming(keys, held, args)
@@ -165,6 +228,15 @@ def run(args: argparse.Namespace) -> Results:
             line += f'; open3d_tsdf {o["ms_per_keyframe"]:.0f} ms/keyframe, acc {100 * acc:.2f} cm'
         else:
             line += '; open3d_tsdf skipped (pip install open3d-cpu==0.20.0; apt libusb-1.0-0)'
+        views = held_idx[:: max(1, len(held_idx) // args.render_views)][: args.render_views]  # as run_streaming's
+        ff = run_feedforward(frames, held_idx, views, args)
+        if ff is not None:
+            acc, _ = accuracy_completeness(ff.pop('_points'), gt)
+            ff['accuracy_cm'] = 100 * acc
+            ffs.append(ff)
+            line += (f'; volsplat_ff (RGB only, 4 views) PSNR {ff["psnr"]:.2f} dB full res / '
+                     f'{ff["psnr_model_res"]:.2f} dB model res, depth L1 {ff["depth_l1_m"]:.3f} m, '
+                     f'{ff["ms_per_window"]:.0f} ms/window')
         print(line, flush=True)
 
     def mean(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -173,4 +245,6 @@ def run(args: argparse.Namespace) -> Results:
     out: Results = {'sim_heldout': {THIS_PROJECT: mean(ours)}}
     if tsdf:
         out['sim_heldout']['open3d_tsdf'] = mean(tsdf)
+    if ffs:
+        out['sim_heldout']['volsplat_ff'] = mean(ffs)
     return out

@@ -12,14 +12,22 @@ Deviations from the papers, all for a CPU-sized model trained here in minutes:
 - Sparse U-Net: channels (32, 64, 128) instead of 64/128/256 + 512 bottleneck.
 - ZPressor (arXiv 2505.23734): anchors by farthest-point sampling on camera centres, every other view joins its
   nearest anchor, then per cluster `zp_layers` x (cross-attention anchor <- cluster tokens, self-attention), on
-  1/4-resolution tokens; depth, lifting and the head run on the anchors only.
+  1/4-resolution tokens; depth, lifting and the head run on the anchors only. The anchors' cost volumes still match
+  against their nearest views among all context views (anchors are far apart by construction, so matching anchors
+  only to anchors would leave little overlap); the fused anchor features feed the depth head and the lifted features.
 - PM-Loss (arXiv 2506.05327): the pseudo ground-truth pointmap comes from a frozen pointmap model in the paper; in sim
-  we use the ground-truth depth of the context views instead (an oracle stand-in), Sim(3)-aligned with Umeyama.
+  we use the ground-truth depth of the context views instead (an oracle stand-in), Sim(3)-aligned with Umeyama. The
+  paper's Gaussians are pixel-aligned, so the alignment uses pixel correspondences; ours are voxel-aligned, so the
+  alignment uses the lifted per-pixel points (before voxelisation) and the Chamfer runs from the voxel Gaussians'
+  centres.
 """
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 (the torch convention)
 from torch import Tensor, nn
@@ -34,8 +42,8 @@ class FeedForwardConfig:
 
     feat_dim: int = 32  # image features at 1/4 resolution
     num_depths: int = 32  # inverse-depth candidates of the cost volume
-    near: float = 0.3  # nearest candidate depth [m]
-    far: float = 8.0  # farthest candidate depth [m]
+    near: float = 0.15  # nearest candidate depth [m] (the Go2 head camera sees the floor from ~0.15 m)
+    far: float = 6.0  # farthest candidate depth [m]
     num_neighbours: int = 2  # views each view is matched against
     voxel_size: float = 0.06  # [m]
     unet_channels: tuple[int, ...] = (32, 64, 128)
@@ -43,6 +51,7 @@ class FeedForwardConfig:
     num_anchors: int = 2
     zp_layers: int = 2
     zp_heads: int = 4
+    image_scale: float = 1.0  # predict() resizes the input views by this first (the resolution it was trained at)
 
 
 def umeyama(src: Tensor, dst: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -59,20 +68,40 @@ def umeyama(src: Tensor, dst: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return scale, rot, mu_d - scale * rot @ mu_s
 
 
-def pm_loss(centres: Tensor, pointmap: Tensor, max_points: int = 4096, damp: float = 100.0) -> Tensor:
-    """PM-Loss: one-way Chamfer from predicted Gaussian centres (n, 3) to a pseudo-GT pointmap (m, 3) after a Sim(3)
-    alignment of the pointmap onto the centres (Umeyama on index-matched subsamples; exact when the pointmap is a
-    similarity transform of the centres' points). NaN -> 0, values above `damp` grow as log."""
+def pm_loss(centres: Tensor, pointmap: Tensor, pred_points: Tensor | None = None, max_points: int = 4096,
+            damp: float = 100.0) -> Tensor:
+    """PM-Loss: one-way Chamfer (mean squared distance [m^2]) from predicted Gaussian centres (n, 3) to a pseudo-GT
+    pointmap (m, 3) after a Sim(3) alignment of the pointmap onto the prediction.
+
+    The alignment (Umeyama, no gradient) needs correspondences: `pred_points` (m, 3) are the predicted per-pixel points
+    of the same pixels as `pointmap` (the paper's pixel-aligned Gaussian centres; here the lifted points before
+    voxelisation). Without them the centres themselves must be index-matched to the pointmap (n == m). NaN -> 0;
+    values above `damp` grow as log. The nearest pointmap point of each centre is found without gradient; the distance
+    to it carries the gradient to the centres.
+    """
+    ref = centres if pred_points is None else pred_points
+    if len(ref) != len(pointmap):
+        raise ValueError(f'pm_loss needs pointmap ({len(pointmap)}) index-matched to pred_points or centres '
+                         f'({len(ref)}): pass the per-pixel predicted points of the pointmap pixels as pred_points')
+    if len(centres) == 0 or len(pointmap) < 3:
+        return centres.sum() * 0.0
     g = torch.Generator().manual_seed(0)
-    n = min(len(centres), len(pointmap), max_points)
-    ic = torch.randperm(len(centres), generator=g)[:n] if len(centres) > n else torch.arange(n)
-    ip = ic if len(pointmap) == len(centres) else torch.randperm(len(pointmap), generator=g)[:n]
+    ia = torch.randperm(len(pointmap), generator=g)[:max_points]
     with torch.no_grad():
-        scale, rot, t = umeyama(pointmap[ip].double(), centres[ic].detach().double())
-    aligned = (scale * pointmap.double() @ rot.T + t).to(centres.dtype)
-    dist = torch.cdist(centres[ic], aligned).min(1).values ** 2
+        scale, rot, t = umeyama(pointmap[ia].double(), ref[ia].detach().double())
+        aligned = (scale * pointmap.double() @ rot.T + t).to(centres.dtype)
+        ic = torch.randperm(len(centres), generator=g)[:max_points]
+        ok = torch.isfinite(aligned).all(1)
+        if not ok.any():
+            return centres.sum() * 0.0
+        aligned = aligned[ok]
+        from scipy.spatial import cKDTree
+
+        query = torch.nan_to_num(centres[ic].detach()).numpy()
+        nn_idx = torch.from_numpy(cKDTree(aligned.numpy()).query(query, workers=1)[1]).long()
+    dist = ((centres[ic] - aligned[nn_idx]) ** 2).sum(1)
     loss = torch.nan_to_num(dist.mean(), nan=0.0)
-    return torch.where(loss > damp, damp + torch.log1p(loss - damp), loss)
+    return torch.where(loss > damp, damp + torch.log1p((loss - damp).clamp(min=0)), loss)
 
 
 class ImageEncoder(nn.Module):
@@ -185,8 +214,12 @@ class FeedForwardVolSplat(nn.Module):
         with torch.no_grad():
             self.head[-1].bias.copy_(bias)
 
-    def depths(self, feats: Tensor, k4: Tensor, poses: Tensor, ref_views: Tensor) -> tuple[Tensor, Tensor]:
-        """Plane-sweep depth (r, h, w) [m] and confidence for the views ref_views, matched to their nearest views."""
+    def depths(self, feats: Tensor, k4: Tensor, poses: Tensor, ref_views: Tensor,
+               ref_feats: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Plane-sweep depth (r, h, w) [m] and confidence (r, h, w) of the views ref_views (r,), each matched against
+        its `num_neighbours` nearest views; feats (v, c, h, w), k4 (3, 3) at feature resolution, poses (v, 4, 4).
+        The depth head reads the cost and `ref_feats` (r, c, h, w; default feats[ref_views], ZPressor: the fused
+        anchor features)."""
         cfg = self.cfg
         inv = torch.linspace(1.0 / cfg.near, 1.0 / cfg.far, cfg.num_depths)
         centres = poses[:, :3, 3]
@@ -198,10 +231,13 @@ class FeedForwardVolSplat(nn.Module):
             cost = sum(plane_sweep(feats[r], feats[s], k4, torch.linalg.inv(poses[s]) @ poses[r], 1.0 / inv)
                        for s in nbrs.tolist()) / max(len(nbrs), 1)
             costs.append(cost)
-        return self.depth_head(torch.stack(costs), feats[ref_views], inv)
+        return self.depth_head(torch.stack(costs), feats[ref_views] if ref_feats is None else ref_feats, inv)
 
     def forward(self, images: Tensor, k: Tensor, poses: Tensor) -> tuple[Gaussians, dict[str, Tensor]]:
-        """images (v, 3, H, W) in [0, 1], k (3, 3) [px], poses (v, 4, 4) camera -> map: Gaussians and extras (depth)."""
+        """images (v, 3, H, W) in [0, 1], k (3, 3) [px], poses (v, 4, 4) camera -> map: Gaussians and extras:
+        depth (r, H, W) [m] and conf (r, H, W) of the views that were lifted, their indices `views` (r,) (all views,
+        or the ZPressor anchors), `points` (r, H, W, 3), every lifted pixel in the map frame [m], and per Gaussian its
+        voxel `voxels` (n, 3) int and the `centroids` (n, 3) [m] of the voxel's points."""
         cfg = self.cfg
         v, _, h_img, w_img = images.shape
         feats = self.encoder(images)
@@ -216,7 +252,7 @@ class FeedForwardVolSplat(nn.Module):
         if self.zpressor is not None and v > cfg.num_anchors:
             refs, cluster = ZPressor.select_anchors(poses[:, :3, 3], cfg.num_anchors)
             ref_feats = self.zpressor(feats, refs, cluster)
-        depth4, conf4 = self.depths(feats, k4, poses, refs)
+        depth4, conf4 = self.depths(feats, k4, poses, refs, ref_feats)
         depth = F.interpolate(depth4[:, None], size=(h_img, w_img), mode='bilinear', align_corners=False)[:, 0]
         conf = F.interpolate(conf4[:, None], size=(h_img, w_img), mode='bilinear', align_corners=False)[:, 0]
         up = F.interpolate(ref_feats, size=(h_img, w_img), mode='bilinear', align_corners=False)
@@ -244,4 +280,88 @@ class FeedForwardVolSplat(nn.Module):
         x = self.unet(ucoords, self.lift_proj(vfeat))  # V' = V + R(V) (step 4)
         raw = self.head(x)
         raw = torch.cat([raw[:, :11], raw[:, 11:14] + rgb_to_sh_dc(vcolor), raw[:, 14:]], 1)  # SH DC from colour
-        return decode(raw, centroid, cfg.voxel_size), {'depth': depth, 'conf': conf, 'views': refs}
+        extras = {'depth': depth, 'conf': conf, 'views': refs, 'points': world.permute(0, 2, 3, 1),
+                  'voxels': ucoords, 'centroids': centroid}
+        return decode(raw, centroid, cfg.voxel_size), extras
+
+
+def scale_intrinsics(k: Tensor | np.ndarray, scale: float) -> Tensor:
+    """K (3, 3) [px] of an image resized by `scale`, pixel centres at integer coordinates."""
+    k = torch.as_tensor(np.asarray(k), dtype=torch.float32).clone()
+    cx, cy = float(k[0, 2]), float(k[1, 2])
+    k[:2] *= scale
+    k[0, 2] = (cx + 0.5) * scale - 0.5
+    k[1, 2] = (cy + 0.5) * scale - 0.5
+    return k
+
+
+def resize_views(rgb: np.ndarray, scale: float) -> Tensor:
+    """uint8 views (v, H, W, 3) -> float images (v, 3, round(H s), round(W s)) in [0, 1], area-averaged."""
+    img = torch.from_numpy(np.ascontiguousarray(rgb)).float().permute(0, 3, 1, 2) / 255.0
+    if scale == 1.0:
+        return img
+    size = (round(img.shape[2] * scale), round(img.shape[3] * scale))
+    return F.interpolate(img, size=size, mode='area')
+
+
+def resize_depth(depth: np.ndarray, scale: float) -> Tensor:
+    """Planar depth (v, H, W) [m], NaN = none -> (v, round(H s), round(W s)): mean of the valid pixels under each
+    output pixel, NaN where none is valid."""
+    d = torch.from_numpy(np.ascontiguousarray(depth)).float()[:, None]
+    ok = torch.isfinite(d)
+    if scale == 1.0:
+        return d[:, 0]
+    size = (round(d.shape[2] * scale), round(d.shape[3] * scale))
+    num = F.interpolate(torch.where(ok, d, torch.zeros_like(d)), size=size, mode='area')
+    den = F.interpolate(ok.float(), size=size, mode='area')
+    return torch.where(den > 0.5, num / den.clamp(min=1e-6), torch.full_like(num, float('nan')))[:, 0]
+
+
+def save_feedforward(model: FeedForwardVolSplat, path: str | Path, extra_metadata: dict[str, str] | None = None
+                     ) -> Path:
+    """Write the weights as safetensors (atomically), with the config JSON in the metadata; returns the path."""
+    from safetensors.torch import save
+
+    from groundfm.io import atomic_write_bytes
+
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    meta = {'config': json.dumps(asdict(model.cfg)), **(extra_metadata or {})}
+    return atomic_write_bytes(Path(path), save(state, metadata=meta))
+
+
+@torch.no_grad()
+def predict(model: FeedForwardVolSplat, rgb: np.ndarray, k: np.ndarray, poses: np.ndarray
+            ) -> tuple[Gaussians, dict[str, Tensor]]:
+    """Gaussians from posed uint8 views rgb (v, H, W, 3), K (3, 3) [px] of those views, poses (v, 4, 4) cam -> map,
+    resized by the model's image_scale first (see forward for the extras)."""
+    scale = model.cfg.image_scale
+    return model(resize_views(rgb, scale), scale_intrinsics(k, scale), torch.as_tensor(poses, dtype=torch.float32))
+
+
+DEFAULT_WEIGHTS = 'volsplat_feedforward_small/model.safetensors'
+
+
+def default_weights_path() -> Path | None:
+    """The shipped feed-forward weights: the repository's models/ or the installed share/groundfm/models/."""
+    import sys
+
+    here = Path(__file__).resolve()
+    candidates = [here.parents[4] / 'models' / DEFAULT_WEIGHTS, here.parents[2] / 'models' / DEFAULT_WEIGHTS,
+                  Path(sys.prefix) / 'share' / 'groundfm' / 'models' / DEFAULT_WEIGHTS]
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def load_feedforward(path: str | Path) -> FeedForwardVolSplat:
+    """A FeedForwardVolSplat from safetensors written by save_feedforward; every tensor's name and shape must match."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), 'pt') as f:
+        meta = f.metadata() or {}
+    if 'config' not in meta:
+        raise ValueError(f'{path}: no config in the safetensors metadata; not a feed-forward VolSplat file')
+    cfg = json.loads(meta['config'])
+    cfg['unet_channels'] = tuple(cfg['unet_channels'])
+    model = FeedForwardVolSplat(FeedForwardConfig(**cfg))
+    model.load_state_dict(load_file(str(path)), strict=True)
+    return model.eval()

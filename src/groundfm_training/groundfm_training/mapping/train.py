@@ -29,7 +29,15 @@ from tqdm import tqdm
 
 from groundfm.io import atomic_write_bytes
 from groundfm.mapping.config import MapConfig, VolSplatConfig
-from groundfm.mapping.feedforward import FeedForwardConfig, FeedForwardVolSplat, pm_loss
+from groundfm.mapping.feedforward import (
+    FeedForwardConfig,
+    FeedForwardVolSplat,
+    pm_loss,
+    resize_depth,
+    resize_views,
+    save_feedforward,
+    scale_intrinsics,
+)
 from groundfm.mapping.metrics import psnr, ssim
 from groundfm.mapping.rasterizer import Camera, render
 from groundfm.mapping.volsplat import VolSplatRefiner, decode, surfel_prior
@@ -54,6 +62,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--depth-weight', type=float, default=0.1, help='feedforward: L1 to GT depth (no pretrained depth)')
     p.add_argument('--zpressor', action='store_true', help='feedforward: ZPressor anchor compression')
     p.add_argument('--anchors', type=int, default=3)
+    p.add_argument('--ff-voxel-size', type=float, default=0.05, help='feedforward: voxel size [m]')
+    p.add_argument('--num-depths', type=int, default=32, help='feedforward: cost-volume depth candidates')
+    p.add_argument('--init', default='', help='feedforward: start from these weights (new ZPressor modules keep init)')
+    p.add_argument('--time-budget-s', type=float, default=0.0, help='stop (validate and save) after this long; 0 = off')
     p.add_argument('--cache', default='data/mapping_sim', help='rendered sequences (npz per house)')
     p.add_argument('--out', default='models/volsplat_small')
     p.add_argument('--log-every', type=int, default=10)
@@ -65,18 +77,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _camera(seq: Sequence, i: int, scale: float) -> Camera:
     h, w = seq.depth.shape[1:]
-    k = torch.tensor(seq.k, dtype=torch.float32).clone()
-    k[:2] *= scale
-    k[0, 2] = (seq.k[0, 2] + 0.5) * scale - 0.5
-    k[1, 2] = (seq.k[1, 2] + 0.5) * scale - 0.5
-    return Camera(k, torch.tensor(np.linalg.inv(seq.poses[i]), dtype=torch.float32), int(w * scale), int(h * scale))
+    return Camera(scale_intrinsics(seq.k, scale), torch.tensor(np.linalg.inv(seq.poses[i]), dtype=torch.float32),
+                  round(w * scale), round(h * scale))
 
 
 def _target(seq: Sequence, i: int, scale: float) -> torch.Tensor:
-    img = torch.from_numpy(seq.rgb[i]).float().permute(2, 0, 1)[None] / 255.0
-    if scale != 1.0:
-        img = F.interpolate(img, scale_factor=scale, mode='area')
-    return img[0].permute(1, 2, 0)
+    """View i at `scale` as (h, w, 3) in [0, 1]."""
+    return resize_views(seq.rgb[i:i + 1], scale)[0].permute(1, 2, 0)
+
+
+def pixel_pointmap(depth: torch.Tensor, k: torch.Tensor, poses: torch.Tensor) -> torch.Tensor:
+    """Planar depth (r, h, w) [m] (NaN none), K (3, 3) at that size, poses (r, 4, 4) cam -> map: points (r, h, w, 3)."""
+    r, h, w = depth.shape
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing='ij')
+    rays = torch.stack([(xs - k[0, 2]) / k[0, 0], (ys - k[1, 2]) / k[1, 1], torch.ones_like(xs)], -1)  # h w 3
+    cam = depth[..., None] * rays[None]
+    return torch.einsum('rij,rhwj->rhwi', poses[:, :3, :3], cam) + poses[:, None, None, :3, 3]
 
 
 def _window(rng: np.random.Generator, seq: Sequence, args) -> tuple[list[int], list[int]]:
@@ -104,10 +120,17 @@ def streaming_gaussians(model: VolSplatRefiner, seq: Sequence, context: list[int
 
 def feedforward_gaussians(model: FeedForwardVolSplat, seq: Sequence, context: list[int], scale: float):
     """The feed-forward model on the context images (at `scale`)."""
-    imgs = torch.stack([_target(seq, i, scale).permute(2, 0, 1) for i in context])
-    cam = _camera(seq, context[0], scale)
     poses = torch.tensor(seq.poses[context], dtype=torch.float32)
-    return model(imgs, cam.k, poses)
+    return model(resize_views(seq.rgb[context], scale), scale_intrinsics(seq.k, scale), poses)
+
+
+def depth_errors(pred: torch.Tensor, gt: torch.Tensor) -> dict[str, float]:
+    """L1 [m], AbsRel and delta<1.25 of predicted depth against GT over GT-valid pixels (same shape)."""
+    ok = torch.isfinite(gt) & (gt > 0)
+    p, g = pred.detach()[ok], gt[ok]
+    ratio = torch.maximum(p / g, g / p)
+    return {'depth_l1': float((p - g).abs().mean()), 'depth_absrel': float(((p - g).abs() / g).mean()),
+            'depth_d1': float((ratio < 1.25).float().mean())}
 
 
 def step_loss(model, mode: str, seq: Sequence, context: list[int], targets: list[int], args) -> tuple[torch.Tensor,
@@ -127,25 +150,33 @@ def step_loss(model, mode: str, seq: Sequence, context: list[int], targets: list
             loss = loss + args.ssim_weight * (1 - ssim(rgb, target))
         ps.append(psnr(rgb.detach(), target))
     loss = loss / len(targets)
-    if args.pm_weight > 0 or (mode == 'feedforward' and args.depth_weight > 0):
-        gt_pts = np.concatenate([lift(seq.depth[i], seq.k, seq.poses[i], 4, 0.1, 6.0)[0] for i in context])
-        if args.pm_weight > 0:
-            pm = pm_loss(g.means, torch.from_numpy(gt_pts).float())
-            loss = loss + args.pm_weight * pm
-            logs['pm_loss'] = float(pm.detach())
-        if mode == 'feedforward' and args.depth_weight > 0:
-            views = extra['views'].tolist()
-            gt = torch.stack([F.interpolate(torch.from_numpy(seq.depth[context[v]])[None, None],
-                                            scale_factor=args.scale, mode='nearest')[0, 0] for v in views])
-            ok = torch.isfinite(gt)
+    if mode == 'feedforward':
+        views = [context[v] for v in extra['views'].tolist()]
+        gt = resize_depth(seq.depth[views], args.scale)  # r h w, NaN where no return
+        logs.update(depth_errors(extra['depth'], gt))
+        ok = torch.isfinite(gt)
+        if args.depth_weight > 0:
             d_l1 = (extra['depth'][ok] - gt[ok]).abs().mean()
             loss = loss + args.depth_weight * d_l1
-            logs['depth_l1'] = float(d_l1.detach())
+        if args.pm_weight > 0:  # pointmap = the views' GT depth lifted per pixel, matched by pixel to the prediction
+            pointmap = pixel_pointmap(gt, scale_intrinsics(seq.k, args.scale),
+                                      torch.tensor(seq.poses[views], dtype=torch.float32))
+            pm = pm_loss(g.means, pointmap[ok], pred_points=extra['points'][ok])
+            loss = loss + args.pm_weight * pm
+            logs['pm_loss'] = float(pm.detach())
+    elif args.pm_weight > 0:  # streaming: the map is built from this very depth, so the alignment is the identity
+        gt_pts = torch.from_numpy(np.concatenate([lift(seq.depth[i], seq.k, seq.poses[i], 4, 0.1, 6.0)[0]
+                                                  for i in context])).float()
+        pm = pm_loss(g.means, gt_pts, pred_points=gt_pts)
+        loss = loss + args.pm_weight * pm
+        logs['pm_loss'] = float(pm.detach())
     logs.update(loss=float(loss.detach()), psnr=float(np.mean(ps)), gaussians=len(g))
     return loss, logs
 
 
 def _save(model, cfg_dict: dict, path: Path) -> Path:
+    if isinstance(model, FeedForwardVolSplat):
+        return save_feedforward(model, path)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     data = save_safetensors(state, metadata={'config': json.dumps(cfg_dict)})
     return atomic_write_bytes(path, data)
@@ -167,41 +198,60 @@ def main(argv: list[str] | None = None) -> int:
         model = VolSplatRefiner(cfg)
         cfg_dict, weights = asdict(cfg), out / 'refiner.safetensors'
     else:
-        cfg = FeedForwardConfig(voxel_size=max(args.voxel_size, 0.05), use_zpressor=args.zpressor,
-                                num_anchors=args.anchors)
+        cfg = FeedForwardConfig(voxel_size=args.ff_voxel_size, num_depths=args.num_depths,
+                                use_zpressor=args.zpressor, num_anchors=args.anchors, image_scale=args.scale)
         model = FeedForwardVolSplat(cfg)
-        cfg_dict, weights = asdict(cfg), out / 'feedforward.safetensors'
+        cfg_dict, weights = asdict(cfg), out / 'model.safetensors'
+        if args.init:  # warm start (e.g. ZPressor fine-tuning from a trained model): new modules keep their init
+            from safetensors.torch import load_file
+
+            missing, unexpected = model.load_state_dict(load_file(args.init), strict=False)
+            if unexpected or any(not k.startswith('zpressor.') for k in missing):
+                raise SystemExit(f'--init {args.init}: unexpected {unexpected}, missing {missing}')
+            print(f'initialised from {args.init}; new: {len(missing)} tensors')
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+
+    def lr_factor(step: int, elapsed_s: float) -> float:
+        """Linear warm-up over 50 steps, then cosine down to 10 % at --steps or at --time-budget-s, whichever first."""
+        progress = step / args.steps
+        if args.time_budget_s > 0:
+            progress = max(progress, elapsed_s / args.time_budget_s)
+        return min(1.0, (step + 1) / 50) * (0.1 + 0.45 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
     ckpt = out / f'checkpoint_{args.mode}.pt'
-    start = 0
+    start, elapsed0 = 0, 0.0
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         model.load_state_dict(state['model'])
         opt.load_state_dict(state['opt'])
-        start = state['step']
+        start, elapsed0 = state['step'], state.get('elapsed_s', 0.0)
     metrics = (out / f'metrics_{args.mode}.jsonl').open('a')
-    t0 = time.time()
+    t0 = time.time() - elapsed0
     bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc=args.mode)
     for step in bar:
         model.train()
         seq = seqs[int(rng.integers(len(seqs)))]
         context, targets = _window(rng, seq, args)
         loss, logs = step_loss(model, args.mode, seq, context, targets, args)
+        lr = args.lr * lr_factor(step, time.time() - t0)
+        for group in opt.param_groups:
+            group['lr'] = lr
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         bar.set_postfix(loss=f'{logs["loss"]:.4f}', psnr=f'{logs["psnr"]:.2f}')
-        row = {'step': step + 1, 'time_s': round(time.time() - t0, 1), **logs}
-        if (step + 1) % args.val_every == 0 or step + 1 == args.steps:
+        row = {'step': step + 1, 'time_s': round(time.time() - t0, 1), 'lr': lr, **logs}
+        over_budget = args.time_budget_s > 0 and time.time() - t0 > args.time_budget_s
+        if (step + 1) % args.val_every == 0 or step + 1 == args.steps or over_budget:
             model.eval()
             vrng = np.random.default_rng(1234)
             with torch.no_grad():
-                vp = [step_loss(model, args.mode, v, *_window(vrng, v, args), args)[1]['psnr'] for v in vals
-                      for _ in range(2)]
-            row['val_psnr'] = float(np.mean(vp))
+                vl = [step_loss(model, args.mode, v, *_window(vrng, v, args), args)[1] for v in vals for _ in range(2)]
+            row.update({f'val_{k}': float(np.mean([x[k] for x in vl])) for k in vl[0] if k != 'gaussians'})
             buf = io.BytesIO()
-            torch.save({'model': model.state_dict(), 'opt': opt.state_dict(), 'step': step + 1}, buf)
+            torch.save({'model': model.state_dict(), 'opt': opt.state_dict(), 'step': step + 1,
+                        'elapsed_s': time.time() - t0}, buf)
             atomic_write_bytes(ckpt, buf.getvalue())
             _save(model, cfg_dict, weights)
         if (step + 1) % args.log_every == 0 or 'val_psnr' in row:
@@ -210,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         if not math.isfinite(logs['loss']):
             print('loss is not finite: stopping')
             return 1
+        if over_budget:
+            print(f'time budget of {args.time_budget_s:.0f} s reached at step {step + 1}')
+            break
     _save(model, cfg_dict, weights)
     print(f'wrote {weights} after {time.time() - t0:.0f} s')
     return 0
