@@ -131,7 +131,9 @@ def plane_sweep(f_ref: Tensor, f_src: Tensor, k: Tensor, t_src_ref: Tensor, dept
     z = ps[:, 2].clamp(min=1e-3)
     u = k[0, 0] * ps[:, 0] / z + k[0, 2]
     v = k[1, 1] * ps[:, 1] / z + k[1, 2]
-    grid = torch.stack([2 * u / (w - 1) - 1, 2 * v / (h - 1) - 1], -1).reshape(len(depths), h, w, 2)
+    grid = torch.stack([2 * u / (w - 1) - 1, 2 * v / (h - 1) - 1], -1)
+    grid = torch.where((ps[:, 2] > 1e-3)[..., None], grid, torch.full_like(grid, 2.0))  # behind src: no match
+    grid = grid.reshape(len(depths), h, w, 2)
     warped = F.grid_sample(f_src[None].expand(len(depths), -1, -1, -1), grid, align_corners=True,
                            padding_mode='zeros')  # d c h w
     return (warped * f_ref[None]).sum(1) / math.sqrt(c)
