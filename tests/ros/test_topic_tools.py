@@ -93,7 +93,7 @@ def run_topic(*argv: str) -> int:
 
 
 def test_list_shows_topics_with_types(talker, capsys):
-    code = run_topic('list', '-t')
+    code = run_topic('list', '-t', '--spin-time', '5')  # 5 s: discovery is slow on a loaded 2-core machine
 
     out = capsys.readouterr().out
     assert code == 0
@@ -167,7 +167,7 @@ def test_cli_entry_point_echoes(talker):
 
 
 def test_module_entry_point_lists(talker):
-    proc = subprocess.run([sys.executable, '-m', 'groundfm.ros.topic_tools', 'list'],
+    proc = subprocess.run([sys.executable, '-m', 'groundfm.ros.topic_tools', 'list', '--spin-time', '5'],
                           capture_output=True, text=True, timeout=60, env=os.environ.copy())
 
     assert proc.returncode == 0, proc.stderr
