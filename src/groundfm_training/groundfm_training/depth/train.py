@@ -57,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--sim-houses', type=int, default=40, help='houses rendered into a new sim cache')
     p.add_argument('--corr-weight', type=float, default=1.0, help='weight of the correlation cross-entropy')
     p.add_argument('--sim-fraction', type=float, default=0.3, help='share of pretraining samples from the sim')
+    p.add_argument('--flying-max-disp', type=float, default=96.0,
+                   help='largest disparity of the procedural scenes [px] (nearest layer; each scene draws 30-100 %%)')
     p.add_argument('--unlabelled', default='', help='adapt: .npz with left/right uint8 (labels are ignored)')
     p.add_argument('--adapt-params', choices=('lora', 'lora+refine'), default='lora+refine')
     p.add_argument('--dense-fraction', type=float, default=0.3, help='adapt: steps before kappa starts to ramp')
@@ -91,7 +93,8 @@ class PretrainData:
     def __init__(self, args: argparse.Namespace, rng: np.random.Generator) -> None:
         self.rng, self.args = rng, args
         h, w = args.crop
-        self.flying = FlyingScenes(FlyingConfig(height=h, width=w, max_disparity=min(96.0, args.max_disparity)))
+        self.flying = FlyingScenes(FlyingConfig(height=h, width=w,
+                                                max_disparity=min(args.flying_max_disp, args.max_disparity)))
         self.sim = None
         if args.sim_cache and args.sim_fraction > 0:
             if not Path(args.sim_cache).exists():
@@ -137,9 +140,9 @@ def pretrain(args: argparse.Namespace, log: MetricLog) -> StereoAdapter:
     params = [p for p in model.parameters() if id(p) not in lora]  # adapters stay Delta W = 0 in stage a
     for p in lora_parameters(model):
         p.requires_grad_(False)
+    data = PretrainData(args, rng)  # before the schedule: rendering a sim cache must not eat the time budget
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-5)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(args))
-    data = PretrainData(args, rng)
     _loop(args, log, model, opt, sched, lambda: _pretrain_step(args, model, data))
     return model
 
