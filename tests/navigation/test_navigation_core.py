@@ -21,6 +21,7 @@ from groundfm.navigation.planner import (
     find_frontiers,
     grid_from_house,
     plan,
+    polygon_distance,
     select_frontier,
 )
 from groundfm.navigation.reasoner import (
@@ -334,3 +335,122 @@ def test_navigator_reaches_a_multi_step_goal(action_space):
     assert nav.status.success, nav.status.message
     assert math.dist(pose[:2], spawn[:2]) <= cfg.goal_tolerance_m
     assert nav.slow_updates >= 2 and nav.chunks >= cfg.fast_per_slow * (nav.slow_updates - 2)
+
+
+# --- a live map that grows (mapping's map/occupancy and map/objects) -----------------------------------------------
+
+
+def test_grow_to_cover_pads_with_unknown_and_keeps_cells_in_place():
+    from groundfm.navigation.planner import grow_to_cover
+
+    grid = Grid(np.zeros((10, 20), np.int8), (1.0, 2.0), 0.1)
+    grid.data[3, 4] = OCCUPIED
+
+    same = grow_to_cover(grid, [(1.5, 2.5)], margin=0.2)
+    grown = grow_to_cover(grid, [(0.0, 2.5), (3.5, 4.0)], margin=0.5)
+
+    assert same is grid
+    assert grown.origin[0] == pytest.approx(-0.5) and grown.origin[1] == pytest.approx(2.0)
+    assert grown.shape[1] * 0.1 >= 4.0 - (-0.5) - 1e-9 and grown.shape[0] * 0.1 >= 4.5 - 2.0 - 1e-9
+    x, y = grid.center_of((3, 4))
+    assert grown.data[grown.cell_of((x, y))] == OCCUPIED  # the same world cell, shifted index
+    assert (grown.data == UNKNOWN).sum() == grown.data.size - grid.data.size
+
+
+def _live_scene(mapper, house) -> SceneGraph:
+    """What the node builds: seen objects (as map/objects) + the floor plan's rooms (room_source sim_scene)."""
+    layout = SceneGraph.from_house_json(house)
+    objects = [ObjectNode(500 + o['id'], o['label'], o['color_name'], tuple(o['center']), tuple(o['size']),
+                          float(o['yaw'])) for o in mapper.seen_objects()]
+    return SceneGraph(objects, layout.rooms, layout.doors, 'mapping')
+
+
+def _drive_live(nav: Navigator, mapper, house, pose, seconds: float, dt: float = 0.05):
+    """Kinematic base; every 0.5 s the fake mapper sees from the pose and the navigator gets the grown map."""
+    t, last_slow, last_map, phases = 0.0, -math.inf, -math.inf, []
+    while not nav.status.done and t < seconds:
+        if t - last_map >= 0.5:
+            mapper.observe(pose)
+            nav.set_map(mapper.grid(t))
+            nav.set_scene(_live_scene(mapper, house))
+            last_map = t
+        if nav.wants_slow_update or t - last_slow >= 1.0 / nav.cfg.slow_rate_hz:
+            nav.slow_update(pose, t)
+            last_slow = t
+        cmd = nav.fast_tick(pose, t, dt)
+        pose = (pose[0] + cmd.v * math.cos(pose[2]) * dt, pose[1] + cmd.v * math.sin(pose[2]) * dt,
+                pose[2] + cmd.w * dt)
+        if not phases or phases[-1] != nav.status.phase:
+            phases.append(nav.status.phase)
+        t += dt
+    return pose, t, phases
+
+
+def test_explores_a_growing_map_until_the_unseen_target_appears():
+    from nav_fake_mapping import FakeMapper
+
+    from groundfm.sim.house import generate_house
+
+    house = generate_house(100).to_json()
+    spawn = (house['spawn']['x'], house['spawn']['y'], house['spawn']['yaw'])
+    mapper = FakeMapper(house)
+    mapper.observe(spawn)
+    seen_at_start = {o['id'] for o in mapper.seen_objects()}
+    labels = [o['label'] for o in house['objects']]
+    target = max((o for o in house['objects'] if labels.count(o['label']) == 1 and o['id'] not in seen_at_start),
+                 key=lambda o: math.dist(o['center'][:2], spawn[:2]))
+    nav = Navigator(NavigationConfig(), parse_instruction(f'go to the {target["label"]}'), spawn)
+
+    pose, _t, phases = _drive_live(nav, mapper, house, spawn, 240.0)
+
+    assert nav.status.success, nav.status.message
+    assert phases.index('exploring') < phases.index('navigating'), phases
+    assert f'#{500 + target["id"]}' in nav.status.message  # the map's instance, not the ground truth's
+    footprint = np.array(ObjectNode(0, '', '', target['center'], target['size'], target['yaw']).footprint())
+    assert float(polygon_distance(np.array([pose[:2]]), footprint)[0]) <= 1.0
+    assert nav.plans >= 2
+
+
+def test_room_goal_beyond_the_mapped_area_is_planned_through_unknown_space():
+    from nav_fake_mapping import FakeMapper
+
+    from groundfm.sim.house import generate_house
+
+    house = generate_house(100).to_json()
+    spawn = (house['spawn']['x'], house['spawn']['y'], house['spawn']['yaw'])
+    mapper = FakeMapper(house)
+    mapper.observe(spawn)
+    first = mapper.grid()
+    room = max(house['rooms'], key=lambda r: math.dist(spawn[:2], ((r['bounds'][0] + r['bounds'][2]) / 2,
+                                                                   (r['bounds'][1] + r['bounds'][3]) / 2)))
+    x0, y0, x1, y1 = room['bounds']
+    fx0, fy0 = first.origin
+    fx1, fy1 = fx0 + first.shape[1] * first.resolution, fy0 + first.shape[0] * first.resolution
+    assert not (fx0 <= x0 and x1 <= fx1 and fy0 <= y0 and y1 <= fy1), 'the room is already inside the first map'
+    nav = Navigator(NavigationConfig(), parse_instruction(f'go to the {room["kind"].replace("_", " ")}'), spawn)
+
+    pose, _t, _phases = _drive_live(nav, mapper, house, spawn, 240.0)
+
+    assert nav.status.success, nav.status.message
+    assert x0 <= pose[0] <= x1 and y0 <= pose[1] <= y1
+    assert mapper.grid().data.size > first.data.size  # the map grew on the way
+
+
+def test_with_nothing_seen_and_no_frontier_it_looks_around_once_then_gives_up():
+    cfg = NavigationConfig()
+    nav = Navigator(cfg, parse_instruction('go to the fridge'), (0.0, 0.0, 0.0))
+    nav.set_map(Grid(np.full((1, 1), UNKNOWN, np.int8), (0.0, 0.0), 0.05))  # mapping has seen nothing yet
+
+    nav.slow_update((0.0, 0.0, 0.0), 0.0)
+    assert not nav.status.done and nav.status.subgoal == 'scan' and nav.status.phase == 'exploring'
+    pose, t, turning = (0.0, 0.0, 0.0), 0.0, []
+    while not nav.wants_slow_update and t < 30.0:
+        cmd = nav.fast_tick(pose, t, 0.05)
+        turning.append(cmd.w)
+        assert cmd.v == 0.0
+        pose = (0.0, 0.0, pose[2] + cmd.w * 0.05)
+        t += 0.05
+    nav.slow_update(pose, t)
+
+    assert max(turning) > 0.3 and sum(turning) * 0.05 >= 2 * math.pi - 0.3  # one full turn in place
+    assert nav.status.done and not nav.status.success and 'gave up' in nav.status.message

@@ -134,6 +134,8 @@ class MappingNode(Node):
         self._wake = threading.Event()
         self._last_key_pose: np.ndarray | None = None
         self._last_publish = -math.inf
+        self._published_keyframes = 0  # keyframes in the map at its last publication
+        self._last_occupancy: OccupancyGrid | None = None
         self._keyframe_ms: list[float] = []
 
         self._pub_cloud = self.create_publisher(PointCloud2, 'map/gaussians', qos.LATCHED)
@@ -235,6 +237,7 @@ class MappingNode(Node):
                         f'{rgb_msg.header.frame_id!r} ({err})', throttle_duration_sec=2.0)
             return True
         if not self._is_keyframe(t_map_cam):
+            self._heartbeat(rgb_msg.header.stamp)
             return True
         start = time.perf_counter()
         with self._lock:
@@ -303,8 +306,23 @@ class MappingNode(Node):
                                    self.vmap.label_votes[slots], g.dc_rgb().numpy(), self._label_table,
                                    cfg.object_min_voxels) if self._label_table else []
         self._pub_cloud.publish(gaussians_to_cloud(g, header))
-        self._pub_occ.publish(occupancy_to_msg(grid, header, cfg.floor_z))
+        self._last_occupancy = occupancy_to_msg(grid, header, cfg.floor_z)
+        self._pub_occ.publish(self._last_occupancy)
         self._pub_objects.publish(objects_to_msg(objs, header))
+        self._last_publish = time.monotonic()
+        self._published_keyframes = self.vmap.keyframes
+
+    def _heartbeat(self, stamp) -> None:
+        """A frame that adds nothing (no keyframe): once per publish period, publish the keyframes not yet published,
+        else re-stamp the last occupancy grid with this frame's stamp, so a consumer (navigation stops on a stale map)
+        can tell a map that is current while the robot stands still from a mapping node that stopped."""
+        if time.monotonic() - self._last_publish < self.cfg.publish_period_s or self._last_key_pose is None:
+            return
+        if self.vmap.keyframes != self._published_keyframes or self._last_occupancy is None:
+            self.publish_map(stamp)
+            return
+        self._last_occupancy.header.stamp = stamp
+        self._pub_occ.publish(self._last_occupancy)
         self._last_publish = time.monotonic()
 
     def _on_render(self, request, response):

@@ -43,6 +43,8 @@ class NavigationConfig:
     vlm_path: str = ''  # local transformers checkpoint for backend 'vlm'
     vlm_max_new_tokens: int = 96  # generation budget of the VLM backend [tokens]
     use_ground_truth_scene: bool = False  # STAND-IN: objects and rooms from the sim's sim/scene JSON, not map/objects
+    room_source: str = 'sim_scene'  # rooms + doors: 'sim_scene' (sim floor plan, flagged), 'file' (rooms_path), 'none'
+    rooms_path: str = ''  # labelled floor plan JSON {"rooms": [{"name", "kind", "bounds"|"polygon"}]} ('file')
     map_source: str = 'mapping'  # 'mapping' (map/occupancy) or 'ground_truth' (STAND-IN: rasterised sim/scene)
     map_resolution: float = 0.05  # cell edge of the ground-truth stand-in grid [m]
     depth_topic: str = 'depth/image'  # depth image (32FC1, metres); 'sim/depth_gt' is the sim's oracle depth
@@ -56,6 +58,8 @@ class NavigationConfig:
                 raise ValueError(f'NavigationConfig.{problem}')
         if self.backend == 'vlm' and not self.vlm_path:
             raise ValueError("NavigationConfig.vlm_path: backend 'vlm' needs a local checkpoint path")
+        if self.room_source == 'file' and not self.rooms_path:
+            raise ValueError("NavigationConfig.rooms_path: room_source 'file' needs a floor plan path")
         if self.stop_distance_m >= self.goal_tolerance_m:
             raise ValueError(f'NavigationConfig.stop_distance_m ({self.stop_distance_m}) must be below '
                              f'goal_tolerance_m ({self.goal_tolerance_m})')
@@ -95,6 +99,9 @@ _DESCRIPTIONS = {
     'vlm_path': ("Local transformers checkpoint for backend 'vlm'", None, None),
     'vlm_max_new_tokens': ('VLM generation budget [tokens]', 8, 2048),
     'use_ground_truth_scene': ('STAND-IN: objects/rooms from sim/scene instead of map/objects', None, None),
+    'room_source': ("Rooms and doors: 'sim_scene' (STAND-IN: the sim's floor plan), 'file' (rooms_path) or 'none' "
+                    "(only the rooms map/objects report)", None, None),
+    'rooms_path': ("Labelled floor plan JSON for room_source 'file'", None, None),
     'map_source': ("'mapping' (map/occupancy) or 'ground_truth' (STAND-IN: rasterised sim/scene)", None, None),
     'map_resolution': ('Cell edge of the ground-truth stand-in grid [m]', 0.02, 0.5),
     'depth_topic': ("Depth image topic (32FC1 [m]); 'sim/depth_gt' = oracle depth", None, None),
@@ -102,8 +109,9 @@ _DESCRIPTIONS = {
     'camera_height_m': ('Fallback optical centre height when TF is missing [m]', 0.05, 2.0),
 }
 _CHOICES = {'action_space': ('continuous', 'discrete'), 'backend': ('rule', 'vlm'),
-            'map_source': ('mapping', 'ground_truth')}
+            'map_source': ('mapping', 'ground_truth'), 'room_source': ('sim_scene', 'file', 'none')}
 _READ_ONLY = {'slow_rate_hz', 'fast_rate_hz', 'fast_per_slow', 'backend', 'vlm_path', 'vlm_max_new_tokens',
-              'use_ground_truth_scene', 'map_source', 'map_resolution', 'depth_topic', 'action_space', 'use_depth'}
+              'use_ground_truth_scene', 'room_source', 'rooms_path', 'map_source', 'map_resolution', 'depth_topic',
+              'action_space', 'use_depth'}
 
 NAVIGATION_PARAMETERS = specs_from_dataclass(NavigationConfig, _DESCRIPTIONS, _READ_ONLY, _CHOICES)

@@ -21,6 +21,7 @@ from groundfm.navigation.planner import (
     PlanResult,
     build_costmap,
     find_frontiers,
+    grow_to_cover,
     plan_on,
     polygon_distance,
 )
@@ -35,6 +36,9 @@ MAX_PLAN_FAILURES = 3  # consecutive planning failures before the goal is given 
 DEVIATION_M = 0.4  # re-plan when the robot is this far from its path [m]
 GOAL_CLEARANCE_M = 0.42  # goal cells keep the whole body (half length 0.35 m + margin) off obstacles [m]
 BLOCKED_REPLAN_S = 2.0  # held by the depth guard this long: mark depth obstacles on the map and re-plan [s]
+COVER_MARGIN_M = 1.0  # a live map is padded with unknown cells to hold the robot and the sub-goal this far inside [m]
+SCAN_RATE = 0.6  # yaw rate of the look-around turn [rad/s]
+SCAN_ANGLE = 2 * math.pi - 0.2  # a look-around turn is complete after this much rotation [rad]
 
 
 @dataclass
@@ -95,6 +99,9 @@ class Navigator:
         self._want_slow = True
         self.slow_updates = 0
         self.chunks = 0
+        self._covered: tuple[Grid, Grid] | None = None  # (map as received, the same padded to cover the sub-goal)
+        self._scan: list[float] | None = None  # look-around turn in progress: [last yaw, turned so far] [rad]
+        self.scans = 0  # look-around turns done
 
     # --- inputs ---------------------------------------------------------------------------------------------------
     def set_map(self, grid: Grid) -> None:
@@ -129,9 +136,22 @@ class Navigator:
         self.slow_updates += 1
         with self._lock:
             self._want_slow = False
+            scanning = self._scan is not None
+            if scanning and (decision.target is None or decision.exploring):
+                self.status.reasoning = decision.think + ' Still looking around first.'
+                return decision  # finish the turn: it shows the whole surroundings before a frontier is chosen
+            self._scan = None
             self.decision = decision
             self.status.reasoning = decision.think
             if decision.target is None:
+                if self.scans == 0 and not scanning:  # nothing to go to and nothing left to explore: look around once
+                    self._scan = [float(pose[2]), 0.0]
+                    self.scans += 1
+                    self.status.phase, self.status.subgoal, self.status.subgoal_xy = PHASE_EXPLORING, 'scan', None
+                    self.status.reasoning = decision.think.replace('; stop.', '.') + \
+                        ' Before giving up, turn in place once to map the surroundings.'
+                    self.decision = None
+                    return decision
                 self._finish(False, f'gave up on step {decision.step_index + 1}: {decision.think}')
                 return decision
             self.status.phase = PHASE_EXPLORING if decision.exploring else PHASE_NAVIGATING
@@ -149,6 +169,8 @@ class Navigator:
         if self.status.done:
             self.limiter.reset()
             return local.Command(discrete=local.STOP if self._discrete else '', note='done')
+        if self._scan is not None:
+            return self._scan_tick(pose, dt, busy)
         if decision is None or decision.target is None or grid is None:
             return self._stop('waiting for the slow system' if grid is not None else 'waiting for a map', dt)
         xy = (pose[0], pose[1])
@@ -163,8 +185,44 @@ class Navigator:
         if math.dist(self.path[-1], xy) <= PATH_END_M and not busy:  # the end of a path into the goal region
             return self._on_arrival(decision, xy, dt)
         command = self._follow(pose, dt, busy)
-        self._watch_blockage(command, grid, now)
+        self._watch_blockage(command, self._planned_grid or grid, now)
         return command
+
+    def _scan_tick(self, pose, dt: float, busy: bool) -> local.Command:
+        """One tick of the look-around turn (counter-clockwise, in place); asks the slow system again when done."""
+        last, turned = self._scan
+        turned += abs(local.wrap_angle(pose[2] - last))
+        self._scan = [float(pose[2]), turned]
+        if turned >= SCAN_ANGLE:
+            with self._lock:
+                self._scan = None
+                self._want_slow = True
+            return self._stop('look-around turn done', dt)
+        if self._discrete:
+            return local.Command(note='executing') if busy else local.Command(discrete=local.TURN_LEFT, note='scan')
+        v, w = self.limiter(0.0, min(SCAN_RATE, self.cfg.max_yaw_rate), dt)
+        return local.Command(v, w, note=f'looking around ({math.degrees(turned):.0f} deg)')
+
+    def _cover(self, grid: Grid, pose, target) -> Grid:
+        """The map padded (once per map and as needed) so the robot and the sub-goal lie inside it."""
+        base = self._covered[1] if self._covered is not None and self._covered[0] is grid else grid
+        covered = grow_to_cover(base, np.vstack([np.asarray(pose[:2], float)[None], target.polygon]), COVER_MARGIN_M)
+        self._covered = (grid, covered)
+        return covered
+
+    def _path_still_clear(self, costmap: Costmap, pose) -> bool:
+        """True when the rest of the current path (beyond the robot's own inflated disk) is off lethal cells of
+        costmap: a grown or updated map only forces a re-plan when it blocks the path."""
+        path = self.path[local.closest_index(self.path, pose[:2]):]
+        path = path[np.linalg.norm(path - np.asarray(pose[:2]), axis=1) > self.cfg.robot_radius + 0.1]
+        if not len(path):
+            return True
+        grid = costmap.grid
+        rows = np.floor((path[:, 1] - grid.origin[1]) / grid.resolution).astype(int)
+        cols = np.floor((path[:, 0] - grid.origin[0]) / grid.resolution).astype(int)
+        if rows.min() < 0 or cols.min() < 0 or rows.max() >= grid.shape[0] or cols.max() >= grid.shape[1]:
+            return False
+        return not costmap.lethal[rows, cols].any()
 
     def _watch_blockage(self, command: local.Command, grid: Grid, now: float) -> None:
         """Local avoidance: when the depth guard holds the robot, stamp the depth obstacles into the map and re-plan."""
@@ -180,7 +238,7 @@ class Navigator:
             ok = (rows >= 0) & (rows < grid.shape[0]) & (cols >= 0) & (cols < grid.shape[1])
             data[rows[ok], cols[ok]] = 100
             with self._lock:
-                self._overlay = Grid(data, grid.origin, grid.resolution, stamp=id(self.grid))
+                self._overlay = Grid(data, grid.origin, grid.resolution, stamp=id(self.grid))  # marks its source map
             self._next_chunk = -math.inf
             self._blocked_since = None
             self.path = None
@@ -193,18 +251,21 @@ class Navigator:
         """One action chunk: global A* re-plan to the sub-goal when the map, the sub-goal or the robot's place on the
         path changed (else keep the path), then cut the next discrete chunk. False if there is no path."""
         self.chunks += 1
-        stale_path = (self.path is None or self._planned_for is not decision or self._planned_grid is not grid
-                      or float(np.min(np.linalg.norm(self.path - np.asarray(pose[:2]), axis=1))) > DEVIATION_M)
+        grid = self._cover(grid, pose, decision.target)
+        if self._costmap is None or self._costmap.grid is not grid:
+            self._costmap = build_costmap(grid, self.cfg.robot_radius, self.cfg.clearance_weight,
+                                          self.cfg.unknown_is_free)
+        same_target = self._planned_for is not None and self._planned_for.target is decision.target
+        stale_path = (self.path is None or not same_target
+                      or float(np.min(np.linalg.norm(self.path - np.asarray(pose[:2]), axis=1))) > DEVIATION_M
+                      or (self._planned_grid is not grid and not self._path_still_clear(self._costmap, pose)))
+        self._planned_for, self._planned_grid = decision, grid
         if stale_path:
             self.plans += 1
-            if self._costmap is None or self._costmap.grid is not grid:
-                self._costmap = build_costmap(grid, self.cfg.robot_radius, self.cfg.clearance_weight,
-                                              self.cfg.unknown_is_free)
             mask = goal_mask(decision.target, grid, self.cfg)
             roomy = mask & (self._costmap.distance >= GOAL_CLEARANCE_M)
             result: PlanResult = plan_on(self._costmap, pose[:2], roomy if roomy.any() else mask,
                                          self.cfg.robot_radius)
-            self._planned_for, self._planned_grid = decision, grid
             if result.path is None:
                 self.path = None
                 self._plan_failures += 1

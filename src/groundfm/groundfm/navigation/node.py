@@ -2,9 +2,12 @@
 
 Topics (relative, so a namespace per robot works):
   in:  odom (nav_msgs/Odometry; odom == map until localisation exists, else TF map <- odom), map/occupancy
-       (nav_msgs/OccupancyGrid, transient local), map/objects (Object3DArray), depth_topic (32FC1 [m]) with
-       stereo/left/camera_info and TF map <- camera, sim/scene (String JSON; STAND-IN for map/objects and map/occupancy
-       when use_ground_truth_scene / map_source:=ground_truth)
+       (nav_msgs/OccupancyGrid, transient local; the mapping node's live map, which grows as the robot sees more),
+       map/objects (Object3DArray, from mapping), depth_topic (32FC1 [m], default depth/image from the depth node)
+       with stereo/left/camera_info and TF map <- camera, sim/scene (String JSON): the room layout and doorways with
+       room_source 'sim_scene' (STAND-IN: nothing in the stack names rooms from perception; a robot uses a labelled
+       floor plan, room_source 'file'), and STAND-IN objects / occupancy with use_ground_truth_scene /
+       map_source:=ground_truth. Every stand-in in use is named in the start-up log line.
   out: cmd_vel (geometry_msgs/Twist) in continuous mode, move (groundfm_interfaces/Move) in discrete mode,
        navigation/path (nav_msgs/Path, map frame)
   action: navigate (groundfm_interfaces/action/Navigate)
@@ -39,11 +42,12 @@ from groundfm.navigation.config import NAVIGATION_PARAMETERS, NavigationConfig
 from groundfm.navigation.instructions import InstructionError, parse_instruction
 from groundfm.navigation.navigator import Navigator
 from groundfm.navigation.planner import Grid, grid_from_house
-from groundfm.navigation.reasoner import ObjectNode, SceneGraph
+from groundfm.navigation.reasoner import ObjectNode, RoomNode, SceneGraph
 from groundfm.ros import qos
 from groundfm.ros.convert import image_to_numpy, seconds_from_stamp, stamp_from_seconds
 from groundfm.ros.params import declare_parameters
 from groundfm.ros.tf import TransformListener
+from groundfm.scene.graph import RoomLayout
 from groundfm_interfaces.action import Navigate
 from groundfm_interfaces.msg import Move, Object3DArray
 
@@ -90,6 +94,8 @@ class NavigationNode(Node):
         self._pose_wall = -math.inf  # monotonic
         self._grid: Grid | None = None
         self._scene = SceneGraph()
+        if self.cfg.room_source == 'file':  # a bad floor plan file stops start-up with the reason
+            self._scene = SceneGraph(rooms=rooms_from_layout(RoomLayout.load(self.cfg.rooms_path)), source='file')
         self._camera_k: np.ndarray | None = None
         self._camera_size: tuple[int, int] | None = None
         self._depth_time = -math.inf
@@ -105,7 +111,8 @@ class NavigationNode(Node):
         if not self.cfg.use_ground_truth_scene:
             self.create_subscription(Object3DArray, 'map/objects', self._on_objects, qos.LATCHED,
                                      callback_group=inputs)
-        if self.cfg.use_ground_truth_scene or self.cfg.map_source == 'ground_truth':
+        if self.cfg.use_ground_truth_scene or self.cfg.map_source == 'ground_truth' or \
+                self.cfg.room_source == 'sim_scene':
             self.create_subscription(String, 'sim/scene', self._on_scene_json, qos.LATCHED, callback_group=inputs)
         TransformListener(self, self._tf)
         if self.cfg.use_depth:
@@ -118,12 +125,10 @@ class NavigationNode(Node):
                                     callback_group=ReentrantCallbackGroup())
         self.create_timer(1.0 / self.cfg.fast_rate_hz, self._fast_tick, callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(0.1, self._slow_tick, callback_group=MutuallyExclusiveCallbackGroup())
-        stand_ins = [name for name, on in (('scene from sim/scene', self.cfg.use_ground_truth_scene),
-                                           ('map from sim/scene', self.cfg.map_source == 'ground_truth')) if on]
         self.get_logger().info(
             f'navigate ready: slow {self.cfg.slow_rate_hz:g} Hz ({self._backend.name}), fast {self.cfg.fast_rate_hz:g} '
-            f'Hz, 1:{self.cfg.fast_per_slow}, {self.cfg.action_space} actions, max {self.cfg.max_speed} m/s'
-            + (f'; STAND-IN ground truth: {", ".join(stand_ins)}' if stand_ins else ''))
+            f'Hz, 1:{self.cfg.fast_per_slow}, {self.cfg.action_space} actions, max {self.cfg.max_speed} m/s; '
+            + input_sources(self.cfg))
 
     def _make_backend(self):
         if self.cfg.backend == 'vlm':
@@ -173,13 +178,22 @@ class NavigationNode(Node):
                               yaw_of(np.array([o.center.orientation.x, o.center.orientation.y,
                                                o.center.orientation.z, o.center.orientation.w])), o.room)
                    for o in msg.objects]
-        self._set_scene(SceneGraph(objects, self._scene.rooms, self._scene.doors, 'mapping'))
+        with self._lock:
+            rooms, doors = self._scene.rooms, self._scene.doors
+        self._set_scene(SceneGraph(objects, rooms, doors, 'mapping'))
 
     def _on_scene_json(self, msg: String) -> None:
         try:
             house = json.loads(msg.data)
             if self.cfg.use_ground_truth_scene:
                 self._set_scene(SceneGraph.from_house_json(house))
+            elif self.cfg.room_source == 'sim_scene':  # the floor plan only; objects stay mapping's
+                layout = SceneGraph.from_house_json(house)
+                with self._lock:
+                    objects = self._scene.objects
+                self._set_scene(SceneGraph(objects, layout.rooms, layout.doors, 'mapping'))
+                self.get_logger().info(f'STAND-IN room layout: {len(layout.rooms)} rooms and {len(layout.doors)} '
+                                       'doorways from the sim floor plan (sim/scene)')
             if self.cfg.map_source == 'ground_truth':
                 grid = grid_from_house(house, self.cfg.map_resolution)
                 grid.stamp = math.inf  # a static map never goes stale
@@ -447,6 +461,34 @@ class NavigationNode(Node):
         msg.poses = [PoseStamped(header=header, pose=Pose(position=Point(x=float(x), y=float(y)),
                                                           orientation=Quaternion(w=1.0))) for x, y in path]
         self._pub_path.publish(msg)
+
+
+def input_sources(cfg: NavigationConfig) -> str:
+    """One line naming where the map, objects, rooms and depth come from, with every ground-truth stand-in flagged."""
+    parts = ['map: STAND-IN sim/scene ground truth' if cfg.map_source == 'ground_truth' else 'map: map/occupancy']
+    if cfg.use_ground_truth_scene:
+        parts.append('objects and rooms: STAND-IN sim/scene ground truth')
+    else:
+        parts.append('objects: map/objects')
+        parts.append({'sim_scene': 'rooms: STAND-IN sim/scene floor plan', 'file': f'rooms: {cfg.rooms_path}',
+                      'none': "rooms: only map/objects' room fields"}[cfg.room_source])
+    if cfg.use_depth:
+        oracle = cfg.depth_topic.rstrip('/').endswith('depth_gt')
+        parts.append(f'depth: {"STAND-IN oracle " if oracle else ""}{cfg.depth_topic}')
+    else:
+        parts.append('depth: off')
+    return '; '.join(parts)
+
+
+def rooms_from_layout(layout: RoomLayout) -> list[RoomNode]:
+    """A labelled floor plan's rooms as axis-aligned RoomNodes (the bounding box of each polygon)."""
+    out = []
+    for room in layout.rooms:
+        poly = np.asarray(room.polygon, float)
+        x0, y0 = poly.min(axis=0)
+        x1, y1 = poly.max(axis=0)
+        out.append(RoomNode(room.name, room.kind, (float(x0), float(y0), float(x1), float(y1))))
+    return out
 
 
 def _vec(x: float = 0.0, y: float = 0.0, z: float = 0.0) -> Vector3:

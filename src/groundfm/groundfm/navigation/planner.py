@@ -68,6 +68,23 @@ class Grid:
         return self.data < 0
 
 
+def grow_to_cover(grid: Grid, points, margin: float = 1.0) -> Grid:
+    """The grid padded with unknown cells so points (n, 2) [m] lie at least margin [m] inside it; the same object when
+    they already do. A live map (mapping's map/occupancy) only covers what was seen: the robot, a room goal or a
+    frontier may lie outside it, and with unknown_is_free the planner may still search through the unknown."""
+    pts = np.atleast_2d(np.asarray(points, float))
+    res = grid.resolution
+    lo = np.floor((pts.min(axis=0) - margin - np.asarray(grid.origin)) / res).astype(int)  # (col, row) offsets
+    hi = np.ceil((pts.max(axis=0) + margin - np.asarray(grid.origin)) / res).astype(int)
+    pad_left, pad_bottom = max(0, -int(lo[0])), max(0, -int(lo[1]))
+    pad_right, pad_top = max(0, int(hi[0]) - grid.shape[1]), max(0, int(hi[1]) - grid.shape[0])
+    if not (pad_left or pad_bottom or pad_right or pad_top):
+        return grid
+    data = np.pad(grid.data, ((pad_bottom, pad_top), (pad_left, pad_right)), constant_values=UNKNOWN)
+    origin = (grid.origin[0] - pad_left * res, grid.origin[1] - pad_bottom * res)
+    return Grid(data, origin, res, grid.stamp)
+
+
 @dataclass(frozen=True)
 class Costmap:
     """Obstacle distance [m], lethal mask and per-cell cost multiplier derived from a Grid."""
@@ -183,15 +200,26 @@ def _result(grid: Grid, parent: dict[int, int], goal_i: int, cost_cells: float, 
 
 def _reference_dijkstra(costmap: Costmap, start_xy, goal_mask: np.ndarray) -> float:
     """Cost [m] of the cheapest path by scipy's Dijkstra on astar's graph (the reference twin); inf if none."""
+    result = dijkstra_search(costmap, start_xy, goal_mask)
+    return result.cost if result.path is not None else math.inf
+
+
+def dijkstra_search(costmap: Costmap, start_xy, goal_mask: np.ndarray) -> PlanResult:
+    """The same search as `astar` (same graph, costs and corner rule) by scipy's compiled Dijkstra: a few tens of ms
+    on a whole house, where the pure-Python A* can take seconds when the goal is far or cut off. Used by plan_on."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import dijkstra
 
     grid = costmap.grid
     h, w = grid.shape
     start = grid.cell_of(start_xy)
+    if not grid.inside(start):
+        return PlanResult(None, reason=f'start ({start_xy[0]:.2f}, {start_xy[1]:.2f}) is outside the map')
+    goals = goal_mask & ~costmap.lethal
+    if not goals.any():
+        return PlanResult(None, reason='no reachable goal cell (the goal lies in or next to obstacles)')
     passable = ~costmap.lethal | _start_pocket(costmap, start)
     passable[start] = True
-    goals = goal_mask & ~costmap.lethal
     idx = np.arange(h * w).reshape(h, w)
     rows, cols, vals = [], [], []
     for dr, dc, step in _NEIGHBOURS:
@@ -207,9 +235,18 @@ def _reference_dijkstra(costmap: Costmap, start_xy, goal_mask: np.ndarray) -> fl
         cols.append(idx[b][ok])
         vals.append((step * 0.5 * (costmap.multiplier[a] + costmap.multiplier[b]))[ok])
     graph = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(h * w, h * w))
-    dist = dijkstra(graph.tocsr(), indices=start[0] * w + start[1])
-    best = dist.reshape(h, w)[goals].min() if goals.any() else math.inf
-    return float(best) * grid.resolution
+    dist, pred = dijkstra(graph.tocsr(), indices=start[0] * w + start[1], return_predecessors=True)
+    goal_dist = np.where(goals.ravel(), dist, np.inf)
+    goal_i = int(np.argmin(goal_dist))
+    if not np.isfinite(goal_dist[goal_i]):
+        return PlanResult(None, reason='no path: the goal is cut off by obstacles',
+                          expanded=int(np.isfinite(dist).sum()))
+    parent = {}
+    i = goal_i
+    while i >= 0:
+        parent[i] = int(pred[i]) if pred[i] >= 0 else -1
+        i = parent[i]
+    return _result(grid, parent, goal_i, float(goal_dist[goal_i]), int(np.isfinite(dist).sum()))
 
 
 def path_length(path: np.ndarray) -> float:
@@ -232,15 +269,16 @@ def line_is_clear(costmap: Costmap, a, b, min_distance: float) -> bool:
 
 
 def smooth_path(costmap: Costmap, path: np.ndarray, min_distance: float) -> np.ndarray:
-    """Greedy line-of-sight shortcutting: keep a waypoint only where a straight segment would pass too close."""
+    """Greedy line-of-sight shortcutting: from each kept waypoint, extend the straight segment along the path while it
+    stays min_distance [m] off obstacles, and keep the last point it reached (O(n) segment checks)."""
     if path is None or len(path) <= 2:
         return path
     out = [path[0]]
     i = 0
     while i < len(path) - 1:
-        j = len(path) - 1
-        while j > i + 1 and not line_is_clear(costmap, path[i], path[j], min_distance):
-            j -= 1
+        j = i + 1
+        while j + 1 < len(path) and line_is_clear(costmap, path[i], path[j + 1], min_distance):
+            j += 1
         out.append(path[j])
         i = j
     return densify(np.array(out), 0.1)
@@ -266,8 +304,9 @@ def plan(grid: Grid, start_xy, goal_mask: np.ndarray, robot_radius: float, clear
 
 
 def plan_on(costmap: Costmap, start_xy, goal_mask: np.ndarray, robot_radius: float, smooth: bool = True) -> PlanResult:
-    """A* on a prebuilt costmap, then line-of-sight smoothing keeping robot_radius + 0.1 m clearance."""
-    result = astar(costmap, start_xy, goal_mask)
+    """Cheapest path on a prebuilt costmap (compiled Dijkstra, the same optimum as `astar`), then line-of-sight
+    smoothing keeping robot_radius + 0.1 m clearance."""
+    result = dijkstra_search(costmap, start_xy, goal_mask)
     if result.path is not None and smooth:
         result.path = smooth_path(costmap, result.path, robot_radius + 0.1)
         result.length = path_length(result.path)
