@@ -1,6 +1,7 @@
 """The sim node as a real process, checked from a separate rclpy client over real DDS."""
 
 import os
+import re
 import time
 
 import numpy as np
@@ -167,6 +168,42 @@ def test_standing_command_stands_and_bad_commands_are_rejected(sim):
     assert proc.proc.poll() is None, 'the sim must survive malformed commands'
     height = client.messages['odom'][-1].pose.pose.position.z
     assert 0.27 <= height <= 0.33, f'bad commands moved the robot: base at {height:.3f} m'
+
+
+def _wait_for_new_line(proc, pattern: str, after: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(re.search(pattern, line) for line in proc.lines[after:]):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f'no new line matching {pattern!r} within {timeout} s:\n{proc.output()}')
+
+
+def test_lockstep_holds_sim_time_for_a_late_controller_then_runs_free(sim):
+    proc, client, _, _ = sim
+    pub = client.node.create_publisher(JointCommand, 'joint_command', qos.COMMAND)
+    start = _sim_now(client)
+    while _sim_now(client) - start < 0.5:  # commands flowing: lockstep engaged
+        pub.publish(_stand_command(client))
+        time.sleep(0.02)
+    last_sent = _sim_now(client)
+    n_lines = len(proc.lines)
+
+    time.sleep(0.4)  # a controller that stalls for 0.4 s of wall time
+    held = _sim_now(client)
+    time.sleep(0.3)
+
+    assert _sim_now(client) == held, 'sim time must not move while lockstep waits for the controller'
+    assert held - last_sent < 0.02 + 0.05, f'sim ran {held - last_sent:.3f} s past the last command'
+    height = client.messages['odom'][-1].pose.pose.position.z
+    assert 0.27 <= height <= 0.33, f'base at {height:.3f} m'
+    # No command for 1 s of wall time: the controller is gone, so the sim runs free and the watchdog damps the motors.
+    _wait_for_new_line(proc, r'lockstep: no joint_command', n_lines, timeout=5)
+    _wait_for_new_line(proc, r'motors in damping mode', n_lines, timeout=5)
+    deadline = time.monotonic() + 5
+    while _sim_now(client) < held + 1.0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _sim_now(client) >= held + 1.0, 'the sim must run free without a controller'
 
 
 def test_bad_parameters_stop_the_sim_with_a_clear_message(ros_domain):

@@ -5,6 +5,9 @@ to messages and validates commands. Topics (relative, so a namespace per robot w
   out: /clock, stereo/{left,right}/image_rect (rgb8) + camera_info, odom, joint_states, /tf, /tf_static,
        sim/depth_gt (32FC1), sim/labels (32SC1) + sim/label_table (oracle, latched), sim/scene (ground truth JSON)
   in:  joint_command (groundfm_interfaces/JointCommand)
+Time: sim time runs at real_time_factor x the wall clock; a sim that falls behind slows down instead of racing to
+catch up. Once joint commands flow, lockstep holds sim time at most lockstep_lead_s past the last one, so a starved
+controller process sees the same physics as a prompt one.
 """
 
 import json
@@ -42,6 +45,8 @@ from groundfm_interfaces.msg import JointCommand, LabelTable
 
 # REP-103 optical frame (x right, y down, z forward) expressed in camera_link (x forward, y left, z up).
 OPTICAL_IN_LINK = quat_from_euler(-np.pi / 2, 0.0, -np.pi / 2)
+LOCKSTEP_TIMEOUT_S = 1.0  # a lockstep wait longer than this [s wall] means the controller is gone: run free
+MAX_CATCH_UP_S = 0.05  # a sim further behind the wall clock than this [s] gives up the difference instead of racing
 FRAMES = {'map': 'map', 'odom': 'odom', 'base': 'base_link', 'camera': 'camera_link',
           'left': 'stereo_left_optical_frame', 'right': 'stereo_right_optical_frame'}
 
@@ -79,6 +84,7 @@ class SimNode(Node):
 
         self._command_time: float | None = None  # sim time of the last good command
         self._pending_command = None
+        self._command_arrived = threading.Event()
         self._rejections: dict[str, float] = {}  # kind of rejection -> monotonic time last logged
         self._lock = threading.Lock()
         self._running = True
@@ -99,6 +105,7 @@ class SimNode(Node):
             return
         with self._lock:
             self._pending_command = cmd
+            self._command_arrived.set()
 
     def _log_rejection(self, reason: str) -> None:
         """Log each kind of bad command at once, then at most once per second (a flood must not flood the log)."""
@@ -131,17 +138,38 @@ class SimNode(Node):
                    'camera': 1.0 / cfg.camera_rate_hz}
         due = dict.fromkeys(periods, world.time)
         wall_start, sim_start = time.perf_counter(), world.time
-        damping = True
+        damping, free_running = True, False
+        last_clock = -1.0  # sim time last published on /clock [s]
         while self._running and rclpy.ok(context=self.context):
             with self._lock:
                 pending, self._pending_command = self._pending_command, None
+                self._command_arrived.clear()
             if pending is not None:
                 world.set_motor_command(MotorCommand(pending.q, pending.dq, pending.kp, pending.kd, pending.tau))
-                self._command_time, damping = world.time, False
+                self._command_time, damping, free_running = world.time, False, False
             elif not damping and world.time - self._command_time > cfg.command_timeout_s:
                 world.set_motor_command(None)
                 damping = True
                 self.get_logger().warning(f'no joint_command for {cfg.command_timeout_s} s: motors in damping mode')
+            elif (not damping and not free_running and cfg.lockstep_lead_s > 0
+                  and world.time - self._command_time >= cfg.lockstep_lead_s):
+                # Lockstep: hold sim time until the controller catches up, as a starved controller process would
+                # otherwise see the physics run on without it (PX4 SITL and ros2_control in Gazebo do the same).
+                # /clock first shows the held time, so a controller timer on sim time is always due by now (no
+                # deadlock while lockstep_lead_s exceeds the controller's period).
+                if last_clock < world.time:
+                    try:
+                        last_clock = self._publish_clock(world.time)
+                    except Exception:  # shutting down
+                        if not rclpy.ok(context=self.context):
+                            break
+                        raise
+                if not self._command_arrived.wait(LOCKSTEP_TIMEOUT_S):
+                    free_running = True
+                    self.get_logger().warning(f'lockstep: no joint_command for {LOCKSTEP_TIMEOUT_S} s of wall time; '
+                                              'running free until the next one')
+                wall_start, sim_start = time.perf_counter(), world.time  # the wait is not lag to catch up
+                continue
 
             next_event = min(due.values())
             steps = max(1, int(round((next_event - world.time) / world.physics_dt)))
@@ -150,7 +178,7 @@ class SimNode(Node):
             stamp = stamp_from_seconds(now)
             try:
                 if now >= due['clock'] - 1e-9:
-                    self._pub_clock.publish(Clock(clock=stamp))
+                    last_clock = self._publish_clock(now)
                     due['clock'] += periods['clock']
                 if now >= due['state'] - 1e-9:
                     self._publish_state(stamp)
@@ -166,7 +194,14 @@ class SimNode(Node):
                 lag = (now - sim_start) / cfg.real_time_factor - (time.perf_counter() - wall_start)
                 if lag > 0:
                     time.sleep(lag)
+                elif lag < -MAX_CATCH_UP_S:  # behind: slow down rather than race the nodes to catch up
+                    wall_start, sim_start = time.perf_counter() - MAX_CATCH_UP_S, now
         world.close()
+
+    def _publish_clock(self, now: float) -> float:
+        """Publish sim time now [s] on /clock; returns it."""
+        self._pub_clock.publish(Clock(clock=stamp_from_seconds(now)))
+        return now
 
     def _publish_latched(self) -> None:
         """Static transforms, the label table and the scene ground truth, once (transient local)."""
@@ -225,6 +260,8 @@ class SimNode(Node):
     def destroy_node(self) -> None:
         """Stop the sim thread before the node goes away."""
         self._running = False
+        if hasattr(self, '_command_arrived'):
+            self._command_arrived.set()  # a lockstep wait ends at once
         thread = getattr(self, '_thread', None)  # absent if the constructor failed early
         if thread is not None and thread.is_alive():
             thread.join(timeout=5.0)
