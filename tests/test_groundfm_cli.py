@@ -46,6 +46,10 @@ def test_demo_walks_to_the_instructed_room_and_writes_a_report(ros_domain, tmp_p
     report = json.loads((tmp_path / 'report.json').read_text())
     assert report['ok'] and 0.25 <= report['base_height_m'] <= 0.35
     assert report['navigation']['success'] and 'kitchen' in report['navigation']['message']
+    # The real pipeline, not the ground-truth stand-ins: the live map, mapping's objects, the depth node's depth.
+    assert report['navigation']['inputs'].startswith('map: map/occupancy; objects: map/objects'), report['navigation']
+    assert report['navigation']['inputs'].endswith('depth: depth/image')
+    assert 'ground truth' not in report['navigation']['inputs']
     assert report['odometry_path_m'] > 1.0, 'the robot must actually walk'
     assert report['scene_qa']['success'] and report['scene_qa']['answer']
     assert report['rates_hz']['stereo/left/image_rect'] == pytest.approx(10.0, rel=0.2)

@@ -4,9 +4,10 @@ It launches `robot_dog.launch.py` (the same launch file users start), waits for 
 house ground truth and the robot standing up, then sends one natural-language instruction to the `navigate` action
 and follows it to its result, and finally asks the scene QA node one question about what the map holds. The walk is
 the real stack: navigation (Nav-R1 fast-in-slow) -> cmd_vel -> control (trot gait) -> joint_command -> the sim's
-motor PD, while depth (stereo) -> mapping (Gaussian map, objects) -> scene QA run alongside. Stand-ins, flagged in the
-report: navigation reads objects and occupancy from the sim's ground truth; object classes come from the sim's oracle
-segmentation and rooms from its floor plan.
+motor PD, while depth (stereo) -> mapping (Gaussian map, occupancy, objects) -> navigation and scene QA run alongside:
+navigation plans on mapping's live map/occupancy, grounds objects in map/objects and guards on depth/image. Stand-ins,
+flagged in the report: object classes come from the sim's oracle segmentation, and rooms (names and extents) from its
+floor plan, since nothing in the stack names rooms from perception.
 
 Output folder: report.json (what happened, measured), topdown.png (floor plan + trajectory), stereo.png
 (left | right | ground-truth depth).
@@ -46,7 +47,7 @@ class _Observer:
     """Background rclpy client that keeps what the report needs."""
 
     def __init__(self) -> None:
-        from nav_msgs.msg import Odometry
+        from nav_msgs.msg import OccupancyGrid, Odometry
         from rosgraph_msgs.msg import Clock
         from sensor_msgs.msg import Image
         from std_msgs.msg import String
@@ -57,6 +58,7 @@ class _Observer:
         self.lock = threading.Lock()
         self.sim_time = None
         self.scene: dict | None = None
+        self.map_cells = 0  # cells of the latest map/occupancy (0 before mapping publishes)
         self.images: dict[str, object] = {}
         self.stamps: dict[str, list[float]] = {}
         self.trajectory: list[tuple[float, float, float, float]] = []  # t, x, y, z
@@ -65,6 +67,7 @@ class _Observer:
         self.node.create_subscription(Clock, '/clock', self._on_clock, qos.CLOCK)
         self.node.create_subscription(String, 'sim/scene', self._on_scene, qos.LATCHED)
         self.node.create_subscription(Odometry, 'odom', self._on_odom, qos.STATE)
+        self.node.create_subscription(OccupancyGrid, 'map/occupancy', self._on_map, qos.LATCHED)
         for topic in ('stereo/left/image_rect', 'stereo/right/image_rect', 'sim/depth_gt'):
             self.node.create_subscription(Image, topic, lambda m, t=topic: self._on_image(t, m), qos.SENSOR)
 
@@ -77,6 +80,9 @@ class _Observer:
         from groundfm.ros.convert import seconds_from_stamp
 
         self.sim_time = seconds_from_stamp(msg.clock)
+
+    def _on_map(self, msg) -> None:
+        self.map_cells = int(msg.info.width * msg.info.height)
 
     def _on_scene(self, msg) -> None:
         self.scene = json.loads(msg.data)
@@ -177,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
         observer.wait('house ground truth on sim/scene', lambda: observer.scene is not None, args.startup_timeout)
         observer.wait('stereo images', lambda: 'stereo/right/image_rect' in observer.images, args.startup_timeout)
         observer.wait('the robot standing up', lambda: observer.height() > STANDING_HEIGHT_M, args.startup_timeout)
+        observer.wait('the first map on map/occupancy (mapping)', lambda: observer.map_cells > 1, args.startup_timeout)
         startup_s = time.monotonic() - wall_start
         sim_start, run_start = observer.sim_time, time.monotonic()
         print(f'stack up and standing after {startup_s:.1f} s; sending {args.instruction!r}', flush=True)
@@ -185,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
         answer = observer.ask(args.question)
         report = _report(args, observer, sim_start, time.monotonic() - run_start, startup_s, result, feedback)
         report['scene_qa'] = answer
+        ready = next((line for line in session.lines if 'navigate ready' in line), '')
+        report['navigation']['inputs'] = ready.split('m/s; ', 1)[-1].strip() if ready else 'unknown'
     except (TimeoutError, RuntimeError) as err:
         print(f'error: {err}', file=sys.stderr)
         print('last launch output:', *session.lines[-25:], sep='\n  ', file=sys.stderr)
@@ -234,9 +243,9 @@ def _report(args: argparse.Namespace, observer: _Observer, sim_start: float, run
         'rates_hz': {k: round(v, 2) for k, v in rates.items()},
         'base_height_m': round(height, 4),
         'odometry_path_m': round(path, 3),
-        'stand_ins': ('navigation reads objects and the occupancy map from the sim ground truth (sim/scene); '
-                      'the map and scene QA use oracle instance labels (sim/labels) and the ground-truth room layout; '
-                      'depth comes from the depth node (SGBM backend by default)'),
+        'stand_ins': ('navigation plans on the live map/occupancy, grounds objects in map/objects and guards on '
+                      'depth/image (the depth node, SGBM backend by default); room names and extents (navigation '
+                      'and scene QA) come from the sim floor plan; the map uses oracle instance labels (sim/labels)'),
     }
 
 

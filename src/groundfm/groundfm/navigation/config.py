@@ -36,7 +36,7 @@ class NavigationConfig:
     stale_depth_s: float = 1.0  # stop when the latest depth image is older than this [s]
     stale_odom_s: float = 0.5  # stop when odometry is older than this [s]
     stale_abort_s: float = 10.0  # abort the goal when inputs stay stale this long [s]
-    inputs_wait_s: float = 3.0  # at goal start, wait this long (wall) for odom, map and a controller [s]
+    inputs_wait_s: float = 10.0  # at goal start, wait this long (wall) for odom, map and a controller [s]
     timeout_s: float = 300.0  # default goal timeout [s]
     action_space: str = 'continuous'  # 'continuous' (cmd_vel) or 'discrete' (Nav-R1 moves on `move`)
     backend: str = 'rule'  # slow system: 'rule' (scripted reasoning) or 'vlm' (transformers model at vlm_path)
