@@ -88,7 +88,11 @@ def test_camera_infos_describe_a_rectified_pair(sim):
 
 def test_depth_and_labels_are_oracle_images_of_the_left_camera(sim):
     _, client, _, scene_path = sim
-    depth_msg, label_msg = client.messages['sim/depth_gt'][-1], client.messages['sim/labels'][-1]
+    # Both are best effort, so the newest of each can come from different frames on a loaded machine: pair by stamp.
+    labels_at = {seconds_from_stamp(m.header.stamp): m for m in client.messages['sim/labels']}
+    depth_msg = next(m for m in reversed(client.messages['sim/depth_gt'])
+                     if seconds_from_stamp(m.header.stamp) in labels_at)
+    label_msg = labels_at[seconds_from_stamp(depth_msg.header.stamp)]
     depth, labels = image_to_numpy(depth_msg), image_to_numpy(label_msg)
 
     assert depth_msg.encoding == '32FC1' and label_msg.encoding == '32SC1'
