@@ -84,7 +84,8 @@ def test_joint_command_flows_at_the_control_rate_in_sim_time(stack):
     assert rate >= 100.0, f'{rate:.1f} Hz of sim time received'
     assert len(msgs[-1].name) == 12 and all(np.isfinite(msgs[-1].q))
     ticks_rate = (last['ticks'] - first['ticks']) / (last['stamp'] - first['stamp'])
-    assert ticks_rate >= 100.0, f'{ticks_rate:.1f} ticks per sim second reported'
+    # The sim runs in lockstep with the controller, so even a starved control process misses no tick of sim time.
+    assert ticks_rate >= 115.0, f'{ticks_rate:.1f} ticks per sim second reported'
     assert 0.0 < last['tick_ms'] < 8.0, 'CPU per tick is reported and fits in the 8 ms period'
 
 

@@ -158,16 +158,20 @@ def test_standing_command_stands_and_bad_commands_are_rejected(sim):
     bad[3].name[0] = 'front_left_hip'
     bad.append(_stand_command(client))
     bad[4].tau = [0.0] * 11  # length mismatch
-    start = _sim_now(client)
-    good_sent = 0
-    while _sim_now(client) - start < 1.0:
+    fragments = ('NaN', 'missing joint', 'kp out of limits', 'unknown joint', 'tau has 11 entries')
+    start, deadline = _sim_now(client), time.monotonic() + 20
+    # The command topic keeps only the newest message (depth 1), so a bad one sent right before a good one can be
+    # overtaken under load: repeat (for at least 1 s of sim time) until the sim has logged every rejection.
+    while _sim_now(client) - start < 1.0 or (
+            time.monotonic() < deadline and not all(
+                any(re.search(rf'rejected joint_command.*{f}', line) for line in proc.lines) for f in fragments)):
         for msg in bad:  # interleaved with good ones, so the watchdog stays fed
             pub.publish(msg)
+            time.sleep(0.005)
             pub.publish(_stand_command(client))
-            good_sent += 1
-            time.sleep(0.01)
+            time.sleep(0.005)
 
-    for fragment in ('NaN', 'missing joint', 'kp out of limits', 'unknown joint', 'tau has 11 entries'):
+    for fragment in fragments:
         proc.wait_for_line(rf'rejected joint_command.*{fragment}', timeout=5)
     assert proc.proc.poll() is None, 'the sim must survive malformed commands'
     height = client.messages['odom'][-1].pose.pose.position.z

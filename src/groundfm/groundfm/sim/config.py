@@ -26,7 +26,7 @@ class SimConfig:
     publish_depth_gt: bool = True  # publish ground-truth depth (evaluation, oracle)
     robot_meshes: bool = False  # load the Go2 visual meshes (slower; collision geoms are primitives either way)
     command_timeout_s: float = 0.5  # with no JointCommand for this long, motors fall back to damping [s]
-    lockstep_lead_s: float = 0.02  # sim time may run at most this far past the last JointCommand [s]; 0 = free run
+    lockstep_lead_s: float = 0.01  # sim time runs at most this far past the last JointCommand stamp [s]; 0 = free
     scene_export_path: str = ''  # write the house ground truth JSON here ('' = do not write)
 
     def __post_init__(self) -> None:
@@ -54,8 +54,8 @@ _DESCRIPTIONS = {
     'publish_depth_gt': ('Publish ground-truth depth for evaluation (oracle)', None, None),
     'robot_meshes': ('Load the Go2 visual meshes (slower to load and render)', None, None),
     'command_timeout_s': ('No JointCommand for this long -> motors go to damping [s]', 0.05, 10.0),
-    'lockstep_lead_s': ('Sim time runs at most this far past the last JointCommand, then waits for the controller '
-                        '(0 = free running; must exceed the controller period) [s]', 0.0, 1.0),
+    'lockstep_lead_s': ('Sim time runs at most this far (or 1.25 command intervals) past the stamp of the last '
+                        'JointCommand, then waits for the controller (0 = free running) [s]', 0.0, 1.0),
     'scene_export_path': ("Write the house ground truth JSON here ('' = do not write)", None, None),
 }
 _READ_ONLY = {'world', 'scene_seed', 'num_rooms', 'image_width', 'image_height', 'camera_fovy_deg', 'stereo_baseline_m',

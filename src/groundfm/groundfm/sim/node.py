@@ -6,14 +6,16 @@ to messages and validates commands. Topics (relative, so a namespace per robot w
        sim/depth_gt (32FC1), sim/labels (32SC1) + sim/label_table (oracle, latched), sim/scene (ground truth JSON)
   in:  joint_command (groundfm_interfaces/JointCommand)
 Time: sim time runs at real_time_factor x the wall clock; a sim that falls behind slows down instead of racing to
-catch up. Once joint commands flow, lockstep holds sim time at most lockstep_lead_s past the last one, so a starved
-controller process sees the same physics as a prompt one.
+catch up. Once joint commands flow, lockstep holds sim time at most lockstep_lead_s (or 1.25 command intervals, if
+longer) past the sim time stamped on the last one, so a starved controller process sees the same physics as a prompt
+one and misses no tick; with no command for 1 s of wall time the sim runs free (and the motors go to damping).
 """
 
 import json
 import sys
 import threading
 import time
+from collections import deque
 
 import numpy as np
 import rclpy
@@ -31,6 +33,7 @@ from groundfm.ros import qos
 from groundfm.ros.convert import (
     numpy_to_image,
     quaternion_msg,
+    seconds_from_stamp,
     stamp_from_seconds,
     stereo_camera_infos,
     transform_stamped,
@@ -46,6 +49,9 @@ from groundfm_interfaces.msg import JointCommand, LabelTable
 # REP-103 optical frame (x right, y down, z forward) expressed in camera_link (x forward, y left, z up).
 OPTICAL_IN_LINK = quat_from_euler(-np.pi / 2, 0.0, -np.pi / 2)
 LOCKSTEP_TIMEOUT_S = 1.0  # a lockstep wait longer than this [s wall] means the controller is gone: run free
+LOCKSTEP_PERIODS = 1.25  # the lockstep lead is at least this many of the controller's (median) command intervals
+LOCKSTEP_INTERVALS = 16  # command intervals the median is taken over
+STAMP_WINDOW_S = 0.1  # a JointCommand stamp this recent (sim time) [s] is the tick it was computed for
 MAX_CATCH_UP_S = 0.05  # a sim further behind the wall clock than this [s] gives up the difference instead of racing
 FRAMES = {'map': 'map', 'odom': 'odom', 'base': 'base_link', 'camera': 'camera_link',
           'left': 'stereo_left_optical_frame', 'right': 'stereo_right_optical_frame'}
@@ -104,7 +110,7 @@ class SimNode(Node):
             self._log_rejection(str(err))
             return
         with self._lock:
-            self._pending_command = cmd
+            self._pending_command = (cmd, seconds_from_stamp(msg.header.stamp))
             self._command_arrived.set()
 
     def _log_rejection(self, reason: str) -> None:
@@ -140,23 +146,35 @@ class SimNode(Node):
         wall_start, sim_start = time.perf_counter(), world.time
         damping, free_running = True, False
         last_clock = -1.0  # sim time last published on /clock [s]
+        tick_time, tick_period = -1.0, 0.0  # sim time the last command was computed for; the median interval [s]
+        intervals: deque[float] = deque(maxlen=LOCKSTEP_INTERVALS)  # between recent command stamps [s]
         while self._running and rclpy.ok(context=self.context):
             with self._lock:
                 pending, self._pending_command = self._pending_command, None
                 self._command_arrived.clear()
             if pending is not None:
-                world.set_motor_command(MotorCommand(pending.q, pending.dq, pending.kp, pending.kd, pending.tau))
+                cmd, stamp = pending
+                world.set_motor_command(MotorCommand(cmd.q, cmd.dq, cmd.kp, cmd.kd, cmd.tau))
                 self._command_time, damping, free_running = world.time, False, False
+                # Lockstep counts from the sim time the command was computed for (its stamp, from a controller on
+                # /clock); a stamp that is not a recent sim time (wall clock, unset) counts as 'now'.
+                if world.time - STAMP_WINDOW_S <= stamp <= world.time + 1e-9:
+                    if 0.0 < stamp - tick_time <= STAMP_WINDOW_S:
+                        intervals.append(stamp - tick_time)
+                        tick_period = float(np.median(intervals))
+                else:
+                    stamp = world.time
+                tick_time = max(tick_time, stamp)
             elif not damping and world.time - self._command_time > cfg.command_timeout_s:
                 world.set_motor_command(None)
                 damping = True
                 self.get_logger().warning(f'no joint_command for {cfg.command_timeout_s} s: motors in damping mode')
             elif (not damping and not free_running and cfg.lockstep_lead_s > 0
-                  and world.time - self._command_time >= cfg.lockstep_lead_s):
+                  and world.time - tick_time >= max(cfg.lockstep_lead_s, LOCKSTEP_PERIODS * tick_period)):
                 # Lockstep: hold sim time until the controller catches up, as a starved controller process would
                 # otherwise see the physics run on without it (PX4 SITL and ros2_control in Gazebo do the same).
-                # /clock first shows the held time, so a controller timer on sim time is always due by now (no
-                # deadlock while lockstep_lead_s exceeds the controller's period).
+                # /clock first shows the held time, so a controller timer on sim time is due by now: the lead is
+                # at least 1.25 of the controller's observed periods, and lockstep_lead_s covers the first one.
                 if last_clock < world.time:
                     try:
                         last_clock = self._publish_clock(world.time)
