@@ -90,6 +90,25 @@ def test_turns_on_the_spot(robot):
     assert np.hypot(*(steady[-1, 1:3] - steady[0, 1:3])) < 0.2, 'stays on the spot'
 
 
+# Abrupt switches between fast turns at the declared limits (vx -0.5..1, vy +-0.3, wz +-1.5): the transitions that
+# tipped the trot over (or to 0.7 rad of roll) when the reference accelerated at 1.5 m/s^2 inside a 1.5 rad/s turn.
+FAST_TURN_SWITCHES = [((-0.5, 0.0, 1.5), 2.5), ((1.0, 0.3, 1.5), 3.0), ((0.0, -0.3, 1.5), 2.5),
+                      ((1.0, 0.3, -1.5), 3.0), ((0.0, 0.0, -1.5), 1.5), ((0.9, 0.0, 1.0), 2.0)]
+
+
+def test_abrupt_switches_between_fast_turns_do_not_fall(robot):
+    world, ctl = robot
+    tilt = 0.0
+    for cmd, seconds in FAST_TURN_SWITCHES:
+        np.testing.assert_allclose(ctl.set_velocity(*cmd), cmd)  # within the limits: nothing is clamped
+        log = _run(world, ctl, seconds)
+        tilt = max(tilt, np.abs(log[:, 7:9]).max())
+        assert not world.fallen() and ctl.falls == 0, f'fell in {cmd}: {ctl.fall_reason}'
+
+    assert ctl.mode is Mode.WALK
+    assert tilt < 0.4, f'roll or pitch reached {tilt:.2f} rad'
+
+
 def test_stop_comes_to_a_stand(robot):
     world, ctl = robot
     ctl.set_velocity(0.6, 0.0, 0.3)
@@ -181,3 +200,14 @@ def test_config_names_the_bad_field():
     with pytest.raises(ValueError, match='sit_height_m'):
         ControlConfig(sit_height_m=0.3, body_height_m=0.28)
     assert math.isclose(ControlConfig().stance_duration_s, 0.15)
+
+
+def test_benchmark_random_commands_stay_within_the_control_limits():
+    from groundfm.bench.locomotion import random_schedule
+
+    ctl = LocomotionController()
+    schedule = random_schedule(0, 600.0)
+
+    assert sum(hold for _, hold in schedule) == pytest.approx(600.0)
+    assert all(ctl.limit_violation(*cmd) is None for cmd, _ in schedule), 'the node would reject these commands'
+    assert max(abs(cmd[2]) for cmd, _ in schedule) > 0.95, 'the schedule includes fast turns'

@@ -13,7 +13,9 @@ Datasets (method groundfm):
     yaw rate = unwrapped odom yaw change / sim time.
   random_commands: --minutes of sim time of random (vx, vy, wz) commands held 2-5 s, with stops; falls = times the
     base tilted beyond 1 rad or dropped below 0.12 m (the sim's own fall test, from odom); the control node recovers
-    by itself (auto_recover) so that later falls are counted too. control_hz = joint_command ticks per second of sim
+    by itself (auto_recover) so that later falls are counted too. commands_beyond_limits = scheduled commands that the
+    control node's default limits do not accept (it would reject them; 0 means the run walked what it asked for).
+    control_hz = joint_command ticks per second of sim
     time (the node's tick counter over the run); ms_per_tick = the node's CPU time per tick (thread time: controller
     + message building + publish).
   core_inprocess: ms_per_tick = CPU time of one LocomotionController.step while trotting in-process (no ROS).
@@ -285,9 +287,16 @@ class RosStack:
         """Random commands for sim_seconds; falls from odom, control rate and CPU per tick from control/state."""
         with self._lock:
             first_state, n_odom = dict(self._states[-1]), len(self._odom)
+        from groundfm.control.controller import LocomotionController
+
+        schedule = random_schedule(seed, sim_seconds)
+        limits = LocomotionController()
+        beyond = sum(limits.limit_violation(*cmd) is not None for cmd, _ in schedule)
+        if beyond:
+            print(f'{beyond} of {len(schedule)} random commands are beyond the control limits', flush=True)
         start = self._sim_now()
         falls, down, segments = 0, False, 0
-        for cmd, hold in random_schedule(seed, sim_seconds):
+        for cmd, hold in schedule:
             self._command_for(cmd, hold)
             segments += 1
             with self._lock:
@@ -306,6 +315,7 @@ class RosStack:
             'falls': falls,
             'sim_minutes': (self._sim_now() - start) / 60.0,
             'segments': segments,
+            'commands_beyond_limits': beyond,
             'control_hz': (last_state['ticks'] - first_state['ticks']) / span,
             'control_hz_min_window': min(s['rate_hz'] for s in windows),
             'ms_per_tick': float(np.mean([s['tick_ms'] for s in windows])),

@@ -29,7 +29,7 @@ class ControlConfig:
     max_vx_back_mps: float = 0.5  # backward speed limit [m/s]
     max_vy_mps: float = 0.3  # lateral speed limit [m/s]
     max_wz_radps: float = 1.5  # yaw rate limit [rad/s]
-    max_accel_mps2: float = 1.5  # linear acceleration limit of the command [m/s^2]
+    max_accel_mps2: float = 1.0  # linear acceleration limit of the command [m/s^2]; 1.5 tipped fast turns over
     max_yaw_accel_radps2: float = 3.0  # yaw acceleration limit of the command [rad/s^2]
     command_timeout_s: float = 0.5  # with no cmd_vel for this long, the robot stands [s]
     fall_tilt_rad: float = 0.8  # roll or pitch beyond this is a fall [rad]
