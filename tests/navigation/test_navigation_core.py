@@ -454,3 +454,15 @@ def test_with_nothing_seen_and_no_frontier_it_looks_around_once_then_gives_up():
 
     assert max(turning) > 0.3 and sum(turning) * 0.05 >= 2 * math.pi - 0.3  # one full turn in place
     assert nav.status.done and not nav.status.success and 'gave up' in nav.status.message
+
+
+def test_shaded_map_colours_still_ground_colour_words():
+    from groundfm.navigation.reasoner import colour_matches, colour_ranking
+
+    # Mean colours that mapping measured in the sim (shaded): a purple bed, a yellow lamp, a white desk, a black tv.
+    assert colour_ranking((0.23, 0.08, 0.28))[0] == 'purple'
+    assert colour_ranking((0.41, 0.36, 0.05))[0] == 'yellow'
+    assert set(colour_ranking((0.47, 0.47, 0.46))[:2]) == {'white', 'grey'}
+    assert colour_ranking((0.09, 0.09, 0.09))[0] == 'black'
+    bed = ObjectNode(1, 'bed', 'black', (0.0, 0.0, 0.3), (2.0, 1.5, 0.6), rgb=(0.23, 0.08, 0.28))
+    assert colour_matches(bed, 'purple') and colour_matches(bed, 'black') and not colour_matches(bed, 'yellow')

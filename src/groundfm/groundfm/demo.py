@@ -46,7 +46,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 class _Observer:
     """Background rclpy client that keeps what the report needs."""
 
-    def __init__(self) -> None:
+    def __init__(self, quiet: bool = False) -> None:
         from nav_msgs.msg import OccupancyGrid, Odometry
         from rosgraph_msgs.msg import Clock
         from sensor_msgs.msg import Image
@@ -61,7 +61,9 @@ class _Observer:
         self.map_cells = 0  # cells of the latest map/occupancy (0 before mapping publishes)
         self.images: dict[str, object] = {}
         self.stamps: dict[str, list[float]] = {}
-        self.trajectory: list[tuple[float, float, float, float]] = []  # t, x, y, z
+        self.trajectory: list[tuple[float, float, float, float, float]] = []  # t, x, y, z [s, m], yaw [rad]
+        self.pose: tuple[float, float, float] | None = None  # latest (x, y, yaw) [m, rad]
+        self.quiet = quiet  # do not print navigation feedback
         self._background = BackgroundNode('groundfm_demo')
         self.node = self._background.node
         self.node.create_subscription(Clock, '/clock', self._on_clock, qos.CLOCK)
@@ -88,11 +90,14 @@ class _Observer:
         self.scene = json.loads(msg.data)
 
     def _on_odom(self, msg) -> None:
+        from groundfm.geometry.rotations import yaw_of
         from groundfm.ros.convert import seconds_from_stamp
 
-        p = msg.pose.pose.position
+        p, q = msg.pose.pose.position, msg.pose.pose.orientation
+        yaw = float(yaw_of(np.array([q.x, q.y, q.z, q.w])))
         with self.lock:
-            self.trajectory.append((seconds_from_stamp(msg.header.stamp), p.x, p.y, p.z))
+            self.trajectory.append((seconds_from_stamp(msg.header.stamp), p.x, p.y, p.z, yaw))
+            self.pose = (p.x, p.y, yaw)
             self._stamp('odom', msg.header)
 
     def height(self) -> float:
@@ -113,8 +118,9 @@ class _Observer:
                 raise TimeoutError(f'no {what} within {timeout:g} s')
             time.sleep(0.05)
 
-    def navigate(self, instruction: str, timeout: float) -> tuple[object, list[str]]:
-        """Send one Navigate goal and wait for its result; returns (result, feedback lines)."""
+    def navigate(self, instruction: str, timeout: float, timeout_s: float = 0.0) -> tuple[object, list[str]]:
+        """Send one Navigate goal (timeout_s: the goal's own limit in sim seconds, 0 = the node's default) and wait
+        up to timeout wall seconds for its result; returns (result, feedback lines)."""
         from rclpy.action import ActionClient
 
         from groundfm_interfaces.action import Navigate
@@ -129,9 +135,11 @@ class _Observer:
             line = f'[{fb.phase}] {fb.current_subgoal} ({fb.distance_remaining:.2f} m left)'
             if not feedback or feedback[-1] != line:
                 feedback.append(line)
-                print(line, flush=True)
+                if not self.quiet:
+                    print(line, flush=True)
 
-        goal_future = client.send_goal_async(Navigate.Goal(instruction=instruction), feedback_callback=on_feedback)
+        goal_future = client.send_goal_async(Navigate.Goal(instruction=instruction, timeout_s=float(timeout_s)),
+                                             feedback_callback=on_feedback)
         self.wait('the goal to be accepted', goal_future.done, 30.0)
         handle = goal_future.result()
         if not handle.accepted:
@@ -141,6 +149,7 @@ class _Observer:
             self.wait('a navigation result', result_future.done, timeout)
         except TimeoutError:
             handle.cancel_goal_async()
+            time.sleep(1.0)  # let the cancel reach the node: the robot stops
             raise
         return result_future.result().result, feedback
 

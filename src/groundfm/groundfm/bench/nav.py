@@ -11,6 +11,17 @@ Methods, side by side on the same episodes and the same base:
             scene graph, A* re-planning at the 1:n chunk rate, pure pursuit at 20 Hz, depth guard on rendered depth.
   oracle:   ground-truth targets and the geodesic path on the ground-truth map, same servo (upper bound).
   naive:    ground-truth targets, straight line to the nearest point of each target region, no map (lower bound).
+Datasets:
+  house_heldout_* (default): the three methods on a LABELLED KINEMATIC BASE with ground-truth stand-ins (below).
+  sim_heldout (`--dataset sim_heldout`): the legged full stack as real processes, the default launch without scene QA:
+            sim (MuJoCo Go2, lockstep) + control (trot gait) + depth (SGBM on the stereo pair) + mapping (live
+            map/occupancy, map/objects) + navigation, with the Navigate action sent over DDS. Navigation reads only
+            mapping's map and objects and the depth node's depth; rooms come from the sim floor plan (flagged stand-in,
+            nothing in the stack names rooms), object classes from the sim's oracle instance labels inside mapping.
+            Method groundfm only. Episodes run one after another in one bring-up per house (the robot starts where
+            the last episode ended and the map persists; a fallen robot gets a fresh bring-up). Measured from
+            odometry: path length at 5 Hz (the trot's sway is not path), collisions as rising edges of the Go2
+            footprint overlapping a ground-truth wall or furniture footprint, time in sim seconds from goal to result.
 BASE (clearly labelled): 'kinematic' integrates the commanded (v, w) as a unicycle in 2-D and teleports the MuJoCo
 free joint only to render the head camera's depth; it is not the legged robot. Collisions are counted from the Go2's
 0.70 x 0.31 m footprint against wall and furniture footprints (a colliding step is undone). STAND-INS: the scene
@@ -41,6 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--no-depth', action='store_true', help='skip depth rendering (no depth guard)')
     parser.add_argument('--action-space', choices=['continuous', 'discrete'], default='continuous')
     parser.add_argument('--time-limit', type=float, default=150.0, help='sim seconds per episode')
+    parser.add_argument('--dataset', choices=['house_heldout', 'sim_heldout'], default='house_heldout',
+                        help='house_heldout: kinematic base, three methods; sim_heldout: the legged full stack as '
+                             'real processes (sim, control, depth, mapping, navigation), method groundfm')
+    parser.add_argument('--wall-limit', type=float, default=400.0,
+                        help='sim_heldout: wall seconds per episode before it is cancelled')
 
 
 @dataclass
@@ -71,19 +87,21 @@ class Outcome:
 # --- episodes -------------------------------------------------------------------------------------------------------
 
 
-def make_episodes(seed: int, count: int, grid, costmap) -> list[Episode]:
-    """count instructions for house seed, cycling through KINDS, each reachable on the ground-truth map."""
+def make_episodes(seed: int, count: int, grid, costmap, start=None, offset: int = 0) -> list[Episode]:
+    """count instructions for house seed, cycling through KINDS from KINDS[offset], each reachable on the
+    ground-truth map from start (x, y) [m] (default: the house spawn)."""
     from groundfm.navigation.planner import polygon_distance
     from groundfm.navigation.reasoner import NEAR_M, object_target, point_target, room_target
     from groundfm.sim.house import generate_house
 
     house = generate_house(seed)
-    rng = np.random.default_rng(seed)
-    spawn = house.spawn[:2]
+    rng = np.random.default_rng(seed + 7919 * offset)
+    spawn = tuple(house.spawn[:2]) if start is None else (float(start[0]), float(start[1]))
     reachable = _reachable(costmap, spawn)
     objs = [o for o in house.objects if _region_reachable(grid, reachable, o.footprint(), 0.9)]
     labels = [o.label for o in house.objects]
-    spawn_room = next(r.name for r in house.rooms if r.x_min <= spawn[0] <= r.x_max and r.y_min <= spawn[1] <= r.y_max)
+    spawn_room = next((r.name for r in house.rooms
+                       if r.x_min <= spawn[0] <= r.x_max and r.y_min <= spawn[1] <= r.y_max), '')
 
     def phrase(o) -> str:
         same = [p for p in house.objects if p.label == o.label]
@@ -108,7 +126,7 @@ def make_episodes(seed: int, count: int, grid, costmap) -> list[Episode]:
         if gap <= min(1.0, NEAR_M) and all(r > gap + 0.3 for r in rivals):
             relational.append((o, anchor))
     episodes = []
-    order = [KINDS[i % len(KINDS)] for i in range(count)]
+    order = [KINDS[(i + offset) % len(KINDS)] for i in range(count)]
     for kind in order:
         if kind == 'object' and object_pool:
             o = object_pool[rng.integers(len(object_pool))]
@@ -148,7 +166,11 @@ def _reachable(costmap, xy) -> np.ndarray:
     from scipy import ndimage
 
     labels, _ = ndimage.label(~costmap.lethal, structure=np.ones((3, 3)))
-    return labels == labels[costmap.grid.cell_of(xy)]
+    cell = costmap.grid.cell_of(xy)
+    if costmap.lethal[cell]:  # a start near a wall: the nearest free cell's component
+        _, (rows, cols) = ndimage.distance_transform_edt(costmap.lethal, return_indices=True)
+        cell = (rows[cell], cols[cell])
+    return labels == labels[cell]
 
 
 def _region_reachable(grid, reachable: np.ndarray, polygon: np.ndarray, distance: float) -> bool:
@@ -394,6 +416,8 @@ def run(args: argparse.Namespace) -> Results:
     from groundfm.sim.house import generate_house
 
     cfg = NavigationConfig(action_space=args.action_space)
+    if args.dataset == 'sim_heldout':
+        return _summarise(run_full_stack(args, cfg), 'sim_heldout')
     outcomes: dict[str, dict[str, list[Outcome]]] = {}
     for seed in args.seeds:
         house = generate_house(seed)
@@ -409,9 +433,14 @@ def run(args: argparse.Namespace) -> Results:
                       f'spl {out.spl:.2f} ne {out.ne:.2f} m coll {out.collisions} {out.seconds:5.1f} s sim '
                       f'({time.perf_counter() - start:.1f} s wall) {ep.instruction!r}: {out.message}', flush=True)
     suffix = f'{args.base}_{args.action_space}' + ('_nodepth' if args.no_depth else '')
+    return _summarise(outcomes, f'house_heldout_{suffix}')
+
+
+def _summarise(outcomes: dict[str, dict[str, list[Outcome]]], prefix: str) -> Results:
+    """Mean metrics per dataset (prefix = all kinds, prefix_KIND per instruction kind) and method."""
     results: Results = {}
     for key, methods in outcomes.items():
-        name = f'house_heldout_{suffix}' if key == 'all' else f'house_heldout_{suffix}_{key}'
+        name = prefix if key == 'all' else f'{prefix}_{key}'
         results[name] = {}
         for method, outs in methods.items():
             label = THIS_PROJECT if method == 'groundfm' else method
@@ -424,3 +453,143 @@ def run(args: argparse.Namespace) -> Results:
                 'episodes': float(len(outs)),
             }
     return results
+
+
+# --- the legged full stack (dataset sim_heldout) --------------------------------------------------------------------
+
+LAUNCH_CAPABILITIES = {'control': 'true', 'depth': 'true', 'mapping': 'true', 'navigation': 'true', 'scene': 'false'}
+STANDING_M = 0.22  # base above this: the robot still stands [m]
+
+
+def evaluate_trajectory(ep: Episode, trajectory: np.ndarray, grid, obstacles, tolerance: float, radius: float,
+                        seconds: float, message: str) -> Outcome:
+    """Score one full-stack episode from odometry rows (t, x, y, yaw) in the map frame.
+
+    Steps count as visited in order along the trajectory; success needs every step and the final pose within
+    tolerance [m] of the last target (inside a room). Length is taken at 5 Hz; collisions are rising edges of the
+    Go2 footprint overlapping a ground-truth obstacle footprint (obstacles: list of (4, 2) polygons).
+    """
+    from groundfm.navigation.local import BODY_LENGTH_M, BODY_WIDTH_M
+    from groundfm.sim.house import _rect_corners, polygons_overlap
+
+    keep = [0]
+    for i in range(1, len(trajectory)):
+        if trajectory[i, 0] - trajectory[keep[-1], 0] >= 0.2 or i == len(trajectory) - 1:
+            keep.append(i)
+    rows = trajectory[keep]
+    start = (float(rows[0, 1]), float(rows[0, 2]))
+    ell, _ = geodesic(grid, start, ep.targets, tolerance, radius)
+    visited = 0
+    for _, x, y, _ in rows:
+        while visited < len(ep.targets) and ep.targets[visited].reached((x, y), tolerance):
+            visited += 1
+    final = (float(rows[-1, 1]), float(rows[-1, 2]))
+    last = ep.targets[-1]
+    success = visited == len(ep.targets) and last.reached(final, tolerance)
+    length = float(np.linalg.norm(np.diff(rows[:, 1:3], axis=0), axis=1).sum()) if len(rows) > 1 else 0.0
+    boxes = np.array([np.r_[p.min(axis=0), p.max(axis=0)] for p in obstacles])
+    collisions, touching = 0, False
+    for _, x, y, yaw in rows:
+        body = _rect_corners((x, y), (BODY_LENGTH_M, BODY_WIDTH_M), yaw)
+        lo, hi = body.min(axis=0), body.max(axis=0)
+        near = np.nonzero((boxes[:, 0] <= hi[0]) & (boxes[:, 2] >= lo[0]) & (boxes[:, 1] <= hi[1])
+                          & (boxes[:, 3] >= lo[1]))[0]
+        hit = any(polygons_overlap(body, obstacles[i]) for i in near)
+        collisions += int(hit and not touching)
+        touching = hit
+    spl = (ell / max(length, ell)) if success and math.isfinite(ell) and ell > 0 else (1.0 if success else 0.0)
+    return Outcome(success, spl, last.distance(final), collisions, seconds, length, ell, message)
+
+
+class _Stack:
+    """One bring-up of the default launch (without scene QA) for a house seed, on a leased ROS domain."""
+
+    def __init__(self, seed: int, startup_timeout: float = 180.0) -> None:
+        from groundfm.demo import STANDING_HEIGHT_M, _Observer
+        from groundfm.ros.launcher import LaunchSession
+
+        self.session = LaunchSession('robot_dog', {'scene_seed': str(seed), **LAUNCH_CAPABILITIES})
+        self.observer = None
+        started = time.monotonic()
+        try:
+            self.session.start()
+            self.observer = obs = _Observer(quiet=True)
+            obs.wait('house ground truth on sim/scene', lambda: obs.scene is not None, startup_timeout)
+            obs.wait('the robot standing up', lambda: obs.height() > STANDING_HEIGHT_M, startup_timeout)
+            obs.wait('the first map on map/occupancy', lambda: obs.map_cells > 1, startup_timeout)
+        except BaseException:
+            self.close()
+            raise
+        self.startup_s = time.monotonic() - started
+
+    def pose(self) -> tuple[float, float, float]:
+        """Latest odometry (x, y, yaw) [m, rad]."""
+        with self.observer.lock:
+            return self.observer.pose
+
+    def close(self) -> None:
+        """Stop the client and every process of the launch."""
+        if self.observer is not None:
+            self.observer.close()
+        self.session.stop()
+
+
+def run_full_stack(args: argparse.Namespace, cfg) -> dict[str, dict[str, list[Outcome]]]:
+    """Episodes on the legged full stack, the Navigate action over DDS; outcomes per kind for method groundfm."""
+    import os
+
+    from groundfm.navigation.planner import build_costmap, grid_from_house
+    from groundfm.ros.domain import BENCH_DOMAIN_IDS, lease_domain_id, release_domain_id
+    from groundfm.sim.house import House, wall_footprint
+
+    domain = lease_domain_id(BENCH_DOMAIN_IDS)
+    os.environ.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
+    print(f'sim_heldout: legged full stack on ROS domain {domain}: {", ".join(LAUNCH_CAPABILITIES)}', flush=True)
+    outcomes: dict[str, dict[str, list[Outcome]]] = {}
+    try:
+        for n, seed in enumerate(args.seeds):
+            stack = _Stack(seed)
+            try:
+                house = House.from_json(stack.observer.scene)
+                grid = grid_from_house(stack.observer.scene, cfg.map_resolution)
+                costmap = build_costmap(grid, cfg.robot_radius)
+                obstacles = [wall_footprint(w) for w in house.walls] + [o.footprint() for o in house.objects]
+                print(f'seed {seed}: stack up in {stack.startup_s:.1f} s', flush=True)
+                for k in range(args.episodes):
+                    if stack.observer.height() < STANDING_M:  # a fall ends this bring-up: start a fresh one
+                        print(f'seed {seed}: the robot is down; bringing the stack up again', flush=True)
+                        stack.close()
+                        stack = _Stack(seed)
+                    pose = stack.pose()
+                    episodes = make_episodes(seed, 1, grid, costmap, start=pose[:2], offset=n + k)
+                    if not episodes:
+                        continue
+                    ep = episodes[0]
+                    out = _full_stack_episode(stack, ep, grid, obstacles, cfg, args)
+                    for key in ('all', ep.kind):
+                        outcomes.setdefault(key, {}).setdefault('groundfm', []).append(out)
+                    print(f'seed {seed} {ep.kind:10s} groundfm {"OK  " if out.success else "FAIL"} spl {out.spl:.2f} '
+                          f'ne {out.ne:.2f} m coll {out.collisions} {out.seconds:5.1f} s sim, {out.length:.1f} m '
+                          f'(geodesic {out.geodesic:.1f} m) {ep.instruction!r}: {out.message}', flush=True)
+            finally:
+                stack.close()
+    finally:
+        release_domain_id(domain)
+    return outcomes
+
+
+def _full_stack_episode(stack: _Stack, ep: Episode, grid, obstacles, cfg, args) -> Outcome:
+    obs = stack.observer
+    with obs.lock:
+        first = len(obs.trajectory)
+    sim_start = obs.sim_time
+    try:
+        result, _feedback = obs.navigate(ep.instruction, args.wall_limit, timeout_s=args.time_limit)
+        message = result.message
+    except TimeoutError:
+        message = f'no result within {args.wall_limit:g} wall seconds (cancelled)'
+    time.sleep(0.3)  # the last odometry after the stop
+    seconds = (obs.sim_time or 0.0) - (sim_start or 0.0)
+    with obs.lock:
+        rows = np.array([(t, x, y, yaw) for t, x, y, _z, yaw in obs.trajectory[max(first - 1, 0):]])
+    return evaluate_trajectory(ep, rows, grid, obstacles, cfg.goal_tolerance_m, cfg.robot_radius, seconds, message)

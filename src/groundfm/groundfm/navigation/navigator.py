@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from groundfm.navigation import local
 from groundfm.navigation.config import NavigationConfig
@@ -20,10 +21,12 @@ from groundfm.navigation.planner import (
     Grid,
     PlanResult,
     build_costmap,
+    drop_specks,
     find_frontiers,
     grow_to_cover,
     plan_on,
     polygon_distance,
+    reachable_from,
 )
 from groundfm.navigation.reasoner import Decision, Observation, SceneGraph, SlowSystem, Target
 
@@ -37,6 +40,8 @@ DEVIATION_M = 0.4  # re-plan when the robot is this far from its path [m]
 GOAL_CLEARANCE_M = 0.42  # goal cells keep the whole body (half length 0.35 m + margin) off obstacles [m]
 BLOCKED_REPLAN_S = 2.0  # held by the depth guard this long: mark depth obstacles on the map and re-plan [s]
 COVER_MARGIN_M = 1.0  # a live map is padded with unknown cells to hold the robot and the sub-goal this far inside [m]
+SPECK_CELLS = 3  # occupied clusters smaller than this are depth speckle on a live map, not obstacles [cells]
+APPROACH_MIN_M = 0.3  # an approach path shorter than this makes no progress: it counts as a planning failure [m]
 SCAN_RATE = 0.6  # yaw rate of the look-around turn [rad/s]
 SCAN_ANGLE = 2 * math.pi - 0.2  # a look-around turn is complete after this much rotation [rad]
 
@@ -100,8 +105,10 @@ class Navigator:
         self.slow_updates = 0
         self.chunks = 0
         self._covered: tuple[Grid, Grid] | None = None  # (map as received, the same padded to cover the sub-goal)
+        self._approach = False  # the current path only approaches a goal that the map shows cut off
         self._scan: list[float] | None = None  # look-around turn in progress: [last yaw, turned so far] [rad]
         self.scans = 0  # look-around turns done
+        self._frontiers_reset = False  # the visited-frontier list was cleared once for a second pass
 
     # --- inputs ---------------------------------------------------------------------------------------------------
     def set_map(self, grid: Grid) -> None:
@@ -152,6 +159,14 @@ class Navigator:
                         ' Before giving up, turn in place once to map the surroundings.'
                     self.decision = None
                     return decision
+                if not self._frontiers_reset and self.slow.visited_frontiers:  # the map has grown since: once more
+                    self._frontiers_reset = True
+                    self.slow.visited_frontiers.clear()
+                    self._want_slow = True
+                    self.decision = None
+                    self.status.reasoning = decision.think.replace('; stop.', '.') + \
+                        ' The map has grown since: look at every frontier again once.'
+                    return decision
                 self._finish(False, f'gave up on step {decision.step_index + 1}: {decision.think}')
                 return decision
             self.status.phase = PHASE_EXPLORING if decision.exploring else PHASE_NAVIGATING
@@ -183,6 +198,11 @@ class Navigator:
             if not self._plan_chunk(decision, grid, pose):
                 return self._stop('no path', dt)
         if math.dist(self.path[-1], xy) <= PATH_END_M and not busy:  # the end of a path into the goal region
+            if self._approach:  # only as near as the map allows: look again from here
+                self.path, self._approach, self._next_chunk = None, False, -math.inf
+                if self._plan_failures >= MAX_PLAN_FAILURES:
+                    self._finish(False, f'no path to {decision.target.name}: the map shows it cut off')
+                return self._stop('approach reached; re-planning', dt)
             return self._on_arrival(decision, xy, dt)
         command = self._follow(pose, dt, busy)
         self._watch_blockage(command, self._planned_grid or grid, now)
@@ -205,7 +225,8 @@ class Navigator:
 
     def _cover(self, grid: Grid, pose, target) -> Grid:
         """The map padded (once per map and as needed) so the robot and the sub-goal lie inside it."""
-        base = self._covered[1] if self._covered is not None and self._covered[0] is grid else grid
+        base = self._covered[1] if self._covered is not None and self._covered[0] is grid else drop_specks(grid,
+                                                                                                          SPECK_CELLS)
         covered = grow_to_cover(base, np.vstack([np.asarray(pose[:2], float)[None], target.polygon]), COVER_MARGIN_M)
         self._covered = (grid, covered)
         return covered
@@ -266,6 +287,9 @@ class Navigator:
             roomy = mask & (self._costmap.distance >= GOAL_CLEARANCE_M)
             result: PlanResult = plan_on(self._costmap, pose[:2], roomy if roomy.any() else mask,
                                          self.cfg.robot_radius)
+            self._approach = False
+            if result.path is None and not decision.exploring:
+                result = self._fallback_plan(grid, pose, mask, result)
             if result.path is None:
                 self.path = None
                 self._plan_failures += 1
@@ -275,13 +299,35 @@ class Navigator:
                 elif self._plan_failures >= MAX_PLAN_FAILURES:
                     self._finish(False, f'no path to {decision.target.name}: {result.reason}')
                 return False
-            self._plan_failures = 0
+            if not self._approach:
+                self._plan_failures = 0
             self.path = result.path
             self.status.distance_remaining = result.length
         if self._discrete:
             self.chunk = local.discrete_chunk(pose, self.path, self.cfg.fast_per_slow, self.cfg.lookahead_m,
                                               PATH_END_M, self.guard.obstacles)
         return True
+
+    def _fallback_plan(self, grid: Grid, pose, mask: np.ndarray, failed: PlanResult) -> PlanResult:
+        """No path on the inflated map. A live map can narrow a doorway with a few noisy cells: plan again with the
+        inflation cut to the body's half width; if the goal is still cut off, head for the reachable cell nearest to it
+        (an approach: reaching it is not reaching the goal), so that closer views can correct the map."""
+        radius = min(self.cfg.robot_radius, local.BODY_WIDTH_M / 2 + 0.02)
+        costmap = build_costmap(grid, radius, self.cfg.clearance_weight, self.cfg.unknown_is_free)
+        result = plan_on(costmap, pose[:2], mask, radius)
+        if result.path is not None:
+            return result
+        reach = reachable_from(costmap, pose[:2]) & ~costmap.lethal
+        if not reach.any() or not mask.any():
+            return failed
+        to_goal = ndimage.distance_transform_edt(~mask) * grid.resolution
+        approach = reach & (to_goal <= to_goal[reach].min() + 0.1)
+        result = plan_on(costmap, pose[:2], approach, radius)
+        if result.path is None or result.length < APPROACH_MIN_M:
+            return failed
+        self._approach = True
+        self._plan_failures += 1
+        return result
 
     def _follow(self, pose, dt: float, busy: bool) -> local.Command:
         path = self.path

@@ -176,7 +176,8 @@ class NavigationNode(Node):
         objects = [ObjectNode(int(o.id), o.label, o.color_name, (o.center.position.x, o.center.position.y,
                                                                  o.center.position.z), (o.size.x, o.size.y, o.size.z),
                               yaw_of(np.array([o.center.orientation.x, o.center.orientation.y,
-                                               o.center.orientation.z, o.center.orientation.w])), o.room)
+                                               o.center.orientation.z, o.center.orientation.w])), o.room,
+                              (o.color.r, o.color.g, o.color.b) if o.color.a > 0 else None)
                    for o in msg.objects]
         with self._lock:
             rooms, doors = self._scene.rooms, self._scene.doors

@@ -85,6 +85,23 @@ def grow_to_cover(grid: Grid, points, margin: float = 1.0) -> Grid:
     return Grid(data, origin, res, grid.stamp)
 
 
+def drop_specks(grid: Grid, min_cells: int) -> Grid:
+    """The grid with occupied 8-connected clusters smaller than min_cells set to unknown (stereo depth speckle on a
+    live map; walls and furniture are far larger); the same object when there are none."""
+    if min_cells <= 1:
+        return grid
+    labels, count = ndimage.label(grid.occupied(), structure=np.ones((3, 3)))
+    if not count:
+        return grid
+    sizes = np.bincount(labels.ravel())
+    small = (sizes < min_cells)[labels] & (labels > 0)
+    if not small.any():
+        return grid
+    data = grid.data.copy()
+    data[small] = UNKNOWN
+    return Grid(data, grid.origin, grid.resolution, grid.stamp)
+
+
 @dataclass(frozen=True)
 class Costmap:
     """Obstacle distance [m], lethal mask and per-cell cost multiplier derived from a Grid."""
@@ -119,6 +136,18 @@ class PlanResult:
     reason: str = ''
     goal_cell: tuple[int, int] | None = None
     expanded: int = 0
+
+
+def reachable_from(costmap: Costmap, start_xy) -> np.ndarray:
+    """Boolean (h, w): cells the robot at start_xy [m] can reach (8-connected, corner cutting ignored)."""
+    grid = costmap.grid
+    start = grid.cell_of(start_xy)
+    if not grid.inside(start):
+        return np.zeros(grid.shape, bool)
+    passable = ~costmap.lethal | _start_pocket(costmap, start)
+    passable[start] = True
+    labels, _ = ndimage.label(passable, structure=np.ones((3, 3)))
+    return labels == labels[start]
 
 
 def _start_pocket(costmap: Costmap, start: tuple[int, int]) -> np.ndarray:

@@ -38,6 +38,7 @@ class ObjectNode:
     size: tuple[float, float, float]
     yaw: float = 0.0
     room: str = ''
+    rgb: tuple[float, float, float] | None = None  # measured mean colour in [0, 1] (mapping), None if unknown
 
     def footprint(self) -> np.ndarray:
         """Corners of the box on the floor [m], shape (4, 2)."""
@@ -176,7 +177,9 @@ def ground(goal: SubGoal, scene: SceneGraph, robot_xy, start_xy) -> tuple[Target
         return point_target('door', f'door: {door.rooms[0]}/{door.rooms[1]}', door.center, str(door.index)), (
             f'The nearest matching doorway is between {door.rooms[0]} and {door.rooms[1]}, '
             f'{math.dist(door.center, robot_xy):.1f} m away.')
-    candidates = [o for o in scene.objects if o.label == ref.label and (not ref.color or o.color == ref.color)]
+    candidates = [o for o in scene.objects if o.label == ref.label and (not ref.color or colour_matches(o, ref.color))]
+    if ref.color and any(o.color == ref.color for o in candidates):  # named exactly: those first
+        candidates = [o for o in candidates if o.color == ref.color]
     what = f'{ref.color} {ref.label}'.strip()
     if ref.room:
         candidates = [o for o in candidates if _room_kind(scene, scene.room_of(o)) == ref.room]
@@ -199,6 +202,30 @@ def ground(goal: SubGoal, scene: SceneGraph, robot_xy, start_xy) -> tuple[Target
     else:
         obj = min(candidates, key=lambda o: math.dist(o.center[:2], robot_xy))
     return object_target(obj), f'{note}; the nearest is #{obj.id}, {math.dist(obj.center[:2], robot_xy):.1f} m away.'
+
+
+COLOUR_RANKS = 2  # a measured colour matches the palette names it ranks this high for (shading-invariant)
+
+
+def colour_ranking(rgb) -> list[str]:
+    """Palette colour names ordered by distance to rgb after the best brightness scaling (a mapped colour is the
+    shaded appearance: a purple bed in shadow averages near black, so names are compared up to a gain)."""
+    from groundfm.sim.house import COLORS
+
+    v = np.asarray(rgb, float)
+    scored = []
+    for name, ref in COLORS.items():
+        c = np.asarray(ref, float)
+        gain = float(np.clip(v @ c / max(float(v @ v), 1e-9), 0.7, 4.0))
+        scored.append((float(np.linalg.norm(gain * v - c)), name))
+    return [name for _, name in sorted(scored)]
+
+
+def colour_matches(obj: ObjectNode, colour: str) -> bool:
+    """True when an object's colour name is `colour`, or its measured colour ranks `colour` among its top names."""
+    if obj.color == colour:
+        return True
+    return obj.rgb is not None and colour in colour_ranking(obj.rgb)[:COLOUR_RANKS]
 
 
 def _room_kind(scene: SceneGraph, name: str) -> str:
@@ -227,7 +254,7 @@ def _ground_room(ref: Referent, scene: SceneGraph, robot_xy) -> tuple[Target | N
 def _anchor_regions(ref: Referent, scene: SceneGraph, robot_xy) -> list[np.ndarray]:
     if ref.kind == 'object':
         return [o.footprint() for o in scene.objects
-                if o.label == ref.label and (not ref.color or o.color == ref.color)]
+                if o.label == ref.label and (not ref.color or colour_matches(o, ref.color))]
     target, _ = ground(SubGoal(ref), scene, robot_xy, robot_xy)
     return [target.polygon] if target is not None else []
 
