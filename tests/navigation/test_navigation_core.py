@@ -466,3 +466,14 @@ def test_shaded_map_colours_still_ground_colour_words():
     assert colour_ranking((0.09, 0.09, 0.09))[0] == 'black'
     bed = ObjectNode(1, 'bed', 'black', (0.0, 0.0, 0.3), (2.0, 1.5, 0.6), rgb=(0.23, 0.08, 0.28))
     assert colour_matches(bed, 'purple') and colour_matches(bed, 'black') and not colour_matches(bed, 'yellow')
+
+
+def test_the_best_colour_match_wins_over_a_nearer_weaker_one():
+    near_green = ObjectNode(13, 'chair', 'black', (1.0, 0.0, 0.4), (0.5, 0.5, 0.9), rgb=(0.1, 0.27, 0.11))
+    far_grey = ObjectNode(4, 'chair', 'black', (6.0, 0.0, 0.4), (0.5, 0.5, 0.9), rgb=(0.21, 0.21, 0.22))
+    scene = SceneGraph([near_green, far_grey])
+
+    target, _why = ground(parse_instruction('go to the grey chair')[0], scene, (0.0, 0.0), (0.0, 0.0))
+    green, _ = ground(parse_instruction('go to the green chair')[0], scene, (6.0, 0.0), (6.0, 0.0))
+
+    assert target.ref == '4' and green.ref == '13'

@@ -55,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--dataset', choices=['house_heldout', 'sim_heldout'], default='house_heldout',
                         help='house_heldout: kinematic base, three methods; sim_heldout: the legged full stack as '
                              'real processes (sim, control, depth, mapping, navigation), method groundfm')
+    parser.add_argument('--trace', metavar='DIR', default='',
+                        help='sim_heldout: write each episode\'s odometry and messages here (JSON)')
     parser.add_argument('--wall-limit', type=float, default=400.0,
                         help='sim_heldout: wall seconds per episode before it is cancelled')
 
@@ -466,17 +468,17 @@ def evaluate_trajectory(ep: Episode, trajectory: np.ndarray, grid, obstacles, to
     """Score one full-stack episode from odometry rows (t, x, y, yaw) in the map frame.
 
     Steps count as visited in order along the trajectory; success needs every step and the final pose within
-    tolerance [m] of the last target (inside a room). Length is taken at 5 Hz; collisions are rising edges of the
-    Go2 footprint overlapping a ground-truth obstacle footprint (obstacles: list of (4, 2) polygons).
+    tolerance [m] of the last target (inside a room). Length: the odometry averaged over 0.6 s (two trot cycles: the
+    gait's sway is not path) and taken every 0.5 s. Collisions are rising edges of the Go2 footprint overlapping a
+    ground-truth obstacle footprint (obstacles: list of (4, 2) polygons), checked on the raw odometry at 5 Hz.
     """
     from groundfm.navigation.local import BODY_LENGTH_M, BODY_WIDTH_M
     from groundfm.sim.house import _rect_corners, polygons_overlap
 
-    keep = [0]
-    for i in range(1, len(trajectory)):
-        if trajectory[i, 0] - trajectory[keep[-1], 0] >= 0.2 or i == len(trajectory) - 1:
-            keep.append(i)
-    rows = trajectory[keep]
+    rows = _every(trajectory, 0.2)
+    t = trajectory[:, 0]
+    smooth = np.array([trajectory[(t >= c - 0.3) & (t <= c + 0.3), 1:3].mean(axis=0)
+                       for c in np.arange(t[0], t[-1], 0.5)] + [trajectory[-1, 1:3]])
     start = (float(rows[0, 1]), float(rows[0, 2]))
     ell, _ = geodesic(grid, start, ep.targets, tolerance, radius)
     visited = 0
@@ -486,7 +488,7 @@ def evaluate_trajectory(ep: Episode, trajectory: np.ndarray, grid, obstacles, to
     final = (float(rows[-1, 1]), float(rows[-1, 2]))
     last = ep.targets[-1]
     success = visited == len(ep.targets) and last.reached(final, tolerance)
-    length = float(np.linalg.norm(np.diff(rows[:, 1:3], axis=0), axis=1).sum()) if len(rows) > 1 else 0.0
+    length = float(np.linalg.norm(np.diff(smooth, axis=0), axis=1).sum()) if len(smooth) > 1 else 0.0
     boxes = np.array([np.r_[p.min(axis=0), p.max(axis=0)] for p in obstacles])
     collisions, touching = 0, False
     for _, x, y, yaw in rows:
@@ -499,6 +501,15 @@ def evaluate_trajectory(ep: Episode, trajectory: np.ndarray, grid, obstacles, to
         touching = hit
     spl = (ell / max(length, ell)) if success and math.isfinite(ell) and ell > 0 else (1.0 if success else 0.0)
     return Outcome(success, spl, last.distance(final), collisions, seconds, length, ell, message)
+
+
+def _every(trajectory: np.ndarray, period: float) -> np.ndarray:
+    """Rows of trajectory at least period [s] apart (the first and the last kept)."""
+    keep = [0]
+    for i in range(1, len(trajectory)):
+        if trajectory[i, 0] - trajectory[keep[-1], 0] >= period or i == len(trajectory) - 1:
+            keep.append(i)
+    return trajectory[keep]
 
 
 class _Stack:
@@ -544,7 +555,8 @@ def run_full_stack(args: argparse.Namespace, cfg) -> dict[str, dict[str, list[Ou
 
     domain = lease_domain_id(BENCH_DOMAIN_IDS)
     os.environ.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
-    print(f'sim_heldout: legged full stack on ROS domain {domain}: {", ".join(LAUNCH_CAPABILITIES)}', flush=True)
+    print(f'sim_heldout: legged full stack on ROS domain {domain}: sim, '
+          + ', '.join(k for k, v in LAUNCH_CAPABILITIES.items() if v == 'true'), flush=True)
     outcomes: dict[str, dict[str, list[Outcome]]] = {}
     try:
         for n, seed in enumerate(args.seeds):
@@ -565,7 +577,7 @@ def run_full_stack(args: argparse.Namespace, cfg) -> dict[str, dict[str, list[Ou
                     if not episodes:
                         continue
                     ep = episodes[0]
-                    out = _full_stack_episode(stack, ep, grid, obstacles, cfg, args)
+                    out = _full_stack_episode(stack, ep, grid, obstacles, cfg, args, f'{seed}_{k}')
                     for key in ('all', ep.kind):
                         outcomes.setdefault(key, {}).setdefault('groundfm', []).append(out)
                     print(f'seed {seed} {ep.kind:10s} groundfm {"OK  " if out.success else "FAIL"} spl {out.spl:.2f} '
@@ -578,7 +590,7 @@ def run_full_stack(args: argparse.Namespace, cfg) -> dict[str, dict[str, list[Ou
     return outcomes
 
 
-def _full_stack_episode(stack: _Stack, ep: Episode, grid, obstacles, cfg, args) -> Outcome:
+def _full_stack_episode(stack: _Stack, ep: Episode, grid, obstacles, cfg, args, name: str) -> Outcome:
     obs = stack.observer
     with obs.lock:
         first = len(obs.trajectory)
@@ -587,9 +599,21 @@ def _full_stack_episode(stack: _Stack, ep: Episode, grid, obstacles, cfg, args) 
         result, _feedback = obs.navigate(ep.instruction, args.wall_limit, timeout_s=args.time_limit)
         message = result.message
     except TimeoutError:
+        _feedback = []
         message = f'no result within {args.wall_limit:g} wall seconds (cancelled)'
     time.sleep(0.3)  # the last odometry after the stop
     seconds = (obs.sim_time or 0.0) - (sim_start or 0.0)
     with obs.lock:
         rows = np.array([(t, x, y, yaw) for t, x, y, _z, yaw in obs.trajectory[max(first - 1, 0):]])
-    return evaluate_trajectory(ep, rows, grid, obstacles, cfg.goal_tolerance_m, cfg.robot_radius, seconds, message)
+    out = evaluate_trajectory(ep, rows, grid, obstacles, cfg.goal_tolerance_m, cfg.robot_radius, seconds, message)
+    if args.trace:
+        from pathlib import Path
+
+        from groundfm.io import atomic_write_json
+
+        Path(args.trace).mkdir(parents=True, exist_ok=True)
+        atomic_write_json(Path(args.trace) / f'episode_{name}.json', {
+            'instruction': ep.instruction, 'kind': ep.kind, 'message': message, 'success': out.success,
+            'spl': out.spl, 'length': out.length, 'geodesic': out.geodesic, 'odometry_t_x_y_yaw': rows.tolist(),
+            'feedback': _feedback})
+    return out

@@ -31,7 +31,7 @@ from groundfm.navigation.planner import (
 from groundfm.navigation.reasoner import Decision, Observation, SceneGraph, SlowSystem, Target
 
 PHASE_PARSING, PHASE_EXPLORING, PHASE_NAVIGATING, PHASE_ARRIVED = 'parsing', 'exploring', 'navigating', 'arrived'
-ROOM_INSET_M = 0.5  # room goals: aim this far inside the walls [m]
+ROOM_INSET_M = 0.35  # room goals: aim this far inside the walls [m]
 POINT_GOAL_M = 0.3  # door / pose goals: aim within this distance [m]
 FRONTIER_REACHED_M = 0.6  # a frontier counts as explored within this distance [m]
 PATH_END_M = 0.15  # arrived when this close to the end of the planned path [m]

@@ -178,8 +178,9 @@ def ground(goal: SubGoal, scene: SceneGraph, robot_xy, start_xy) -> tuple[Target
             f'The nearest matching doorway is between {door.rooms[0]} and {door.rooms[1]}, '
             f'{math.dist(door.center, robot_xy):.1f} m away.')
     candidates = [o for o in scene.objects if o.label == ref.label and (not ref.color or colour_matches(o, ref.color))]
-    if ref.color and any(o.color == ref.color for o in candidates):  # named exactly: those first
-        candidates = [o for o in candidates if o.color == ref.color]
+    if ref.color and candidates:  # the best colour match first: named exactly, else ranked highest by measured colour
+        best = min(colour_rank(o, ref.color) for o in candidates)
+        candidates = [o for o in candidates if colour_rank(o, ref.color) == best]
     what = f'{ref.color} {ref.label}'.strip()
     if ref.room:
         candidates = [o for o in candidates if _room_kind(scene, scene.room_of(o)) == ref.room]
@@ -221,11 +222,18 @@ def colour_ranking(rgb) -> list[str]:
     return [name for _, name in sorted(scored)]
 
 
+def colour_rank(obj: ObjectNode, colour: str) -> int:
+    """0 when the object's colour name is `colour`, else 1 + the rank of `colour` for its measured colour (99 if
+    unknown)."""
+    if obj.color == colour:
+        return 0
+    ranking = colour_ranking(obj.rgb) if obj.rgb is not None else []
+    return 1 + ranking.index(colour) if colour in ranking else 99
+
+
 def colour_matches(obj: ObjectNode, colour: str) -> bool:
     """True when an object's colour name is `colour`, or its measured colour ranks `colour` among its top names."""
-    if obj.color == colour:
-        return True
-    return obj.rgb is not None and colour in colour_ranking(obj.rgb)[:COLOUR_RANKS]
+    return colour_rank(obj, colour) <= COLOUR_RANKS
 
 
 def _room_kind(scene: SceneGraph, name: str) -> str:
