@@ -67,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--out', required=True)
     p.add_argument('--steps', type=int, default=150)
     p.add_argument('--batch', type=int, default=2)
-    p.add_argument('--lr', type=float, default=1e-4)
-    p.add_argument('--adapt-params', choices=('lora', 'lora+refine'), default='lora+refine')
+    p.add_argument('--lr', type=float, default=3e-4)
+    p.add_argument('--adapt-params', choices=('lora', 'lora+refine'), default='lora',
+                   help='lora: only the encoder adapters (the paper); lora+refine: also the refinement')
     p.add_argument('--seed', type=int, default=0)
     args = p.parse_args(argv)
     out = Path(args.out)
