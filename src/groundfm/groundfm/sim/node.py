@@ -8,7 +8,8 @@ to messages and validates commands. Topics (relative, so a namespace per robot w
 Time: sim time runs at real_time_factor x the wall clock; a sim that falls behind slows down instead of racing to
 catch up. Once joint commands flow, lockstep holds sim time at most lockstep_lead_s (or 1.25 command intervals, if
 longer) past the sim time stamped on the last one, so a starved controller process sees the same physics as a prompt
-one and misses no tick; with no command for 1 s of wall time the sim runs free (and the motors go to damping).
+one and misses no tick. Once no node publishes joint_command (or none arrives for 5 s of wall time) the sim runs free,
+and the motors go to damping.
 """
 
 import json
@@ -48,7 +49,8 @@ from groundfm_interfaces.msg import JointCommand, LabelTable
 
 # REP-103 optical frame (x right, y down, z forward) expressed in camera_link (x forward, y left, z up).
 OPTICAL_IN_LINK = quat_from_euler(-np.pi / 2, 0.0, -np.pi / 2)
-LOCKSTEP_TIMEOUT_S = 1.0  # a lockstep wait longer than this [s wall] means the controller is gone: run free
+LOCKSTEP_TIMEOUT_S = 5.0  # a lockstep wait longer than this [s wall] means the controller is hung: run free
+LOCKSTEP_POLL_S = 0.1  # while waiting, check this often [s wall] whether any joint_command publisher is left
 LOCKSTEP_PERIODS = 1.25  # the lockstep lead is at least this many of the controller's (median) command intervals
 LOCKSTEP_INTERVALS = 16  # command intervals the median is taken over
 STAMP_WINDOW_S = 0.1  # a JointCommand stamp this recent (sim time) [s] is the tick it was computed for
@@ -86,7 +88,8 @@ class SimNode(Node):
         self._pub_joints = self.create_publisher(JointState, 'joint_states', qos.STATE)
         self._tf = TransformBroadcaster(self)
         self._tf_static = StaticTransformBroadcaster(self)
-        self.create_subscription(JointCommand, 'joint_command', self._on_joint_command, qos.COMMAND)
+        self._sub_command = self.create_subscription(JointCommand, 'joint_command', self._on_joint_command,
+                                                     qos.COMMAND)
 
         self._command_time: float | None = None  # sim time of the last good command
         self._pending_command = None
@@ -182,10 +185,10 @@ class SimNode(Node):
                         if not rclpy.ok(context=self.context):
                             break
                         raise
-                if not self._command_arrived.wait(LOCKSTEP_TIMEOUT_S):
+                if not self._wait_for_command():
                     free_running = True
-                    self.get_logger().warning(f'lockstep: no joint_command for {LOCKSTEP_TIMEOUT_S} s of wall time; '
-                                              'running free until the next one')
+                    self.get_logger().warning('lockstep: the joint_command publisher is gone or silent; running free '
+                                              'until the next command')
                 wall_start, sim_start = time.perf_counter(), world.time  # the wait is not lag to catch up
                 continue
 
@@ -215,6 +218,17 @@ class SimNode(Node):
                 elif lag < -MAX_CATCH_UP_S:  # behind: slow down rather than race the nodes to catch up
                     wall_start, sim_start = time.perf_counter() - MAX_CATCH_UP_S, now
         world.close()
+
+    def _wait_for_command(self) -> bool:
+        """Wait for the next JointCommand (True), or give up (False) once no node publishes joint_command any more
+        (the controller exited) or after LOCKSTEP_TIMEOUT_S of wall time (it hangs); a starved one is waited for."""
+        deadline = time.monotonic() + LOCKSTEP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._command_arrived.wait(LOCKSTEP_POLL_S):
+                return True
+            if not self._running or self.count_publishers(self._sub_command.topic_name) == 0:
+                return False
+        return self._command_arrived.is_set()
 
     def _publish_clock(self, now: float) -> float:
         """Publish sim time now [s] on /clock; returns it."""
