@@ -477,3 +477,36 @@ def test_the_best_colour_match_wins_over_a_nearer_weaker_one():
     green, _ = ground(parse_instruction('go to the green chair')[0], scene, (6.0, 0.0), (6.0, 0.0))
 
     assert target.ref == '4' and green.ref == '13'
+
+
+def _held_by_a_phantom(object_x: float, phantom_x: float):
+    """Drive to a fridge while stereo noise that never clears stands across the whole corridor at phantom_x."""
+    nav = Navigator(NavigationConfig(), parse_instruction('go to the fridge'), (0.0, 0.0, 0.0))
+    nav.set_map(Grid(np.zeros((120, 200), np.int8), (-2.0, -3.0), 0.05))
+    nav.set_scene(SceneGraph([ObjectNode(1, 'fridge', 'white', (object_x, 0.0, 0.9), (0.4, 0.4, 1.8))]))
+    phantom = np.stack([np.full(200, phantom_x), np.linspace(-3.0, 3.0, 200)], axis=1)
+    pose, t, last_slow = (0.0, 0.0, 0.0), 0.0, -math.inf
+    while not nav.status.done and t < 120.0:
+        nav.set_depth_obstacles(phantom, t)
+        if nav.wants_slow_update or t - last_slow >= 1.0:
+            nav.slow_update(pose, t)
+            last_slow = t
+        cmd = nav.fast_tick(pose, t, 0.05)
+        pose = (pose[0] + cmd.v * math.cos(pose[2]) * 0.05, pose[1] + cmd.v * math.sin(pose[2]) * 0.05,
+                pose[2] + cmd.w * 0.05)
+        t += 0.05
+    return nav, pose, t
+
+
+def test_held_short_of_the_stop_point_but_within_tolerance_counts_as_reached():
+    nav, pose, _t = _held_by_a_phantom(object_x=2.0, phantom_x=1.6)
+
+    assert nav.status.success and 'way ahead is blocked' in nav.status.message, nav.status.message
+    assert 1.8 - pose[0] <= nav.cfg.goal_tolerance_m
+
+
+def test_stuck_far_from_the_goal_looks_around_then_gives_up_with_a_reason():
+    nav, pose, t = _held_by_a_phantom(object_x=4.0, phantom_x=1.45)
+
+    assert not nav.status.success and 'stuck' in nav.status.message, nav.status.message
+    assert nav.recoveries == 2 and pose[0] < 1.45 and t < 60.0

@@ -118,7 +118,7 @@ def make_episodes(seed: int, count: int, grid, costmap, start=None, offset: int 
     room_pool = [r for r in kinds if r.name != spawn_room]
     relational = []
     for o in objs:
-        if labels.count(o.label) < 2:
+        if labels.count(o.label) < 2 or math.dist(o.center[:2], spawn) <= 1.5:
             continue
         others = [a for a in house.objects if a.label != o.label]
         anchor = min(others, key=lambda a: float(polygon_distance(o.footprint(), a.footprint()).min()))

@@ -40,6 +40,10 @@ DEVIATION_M = 0.4  # re-plan when the robot is this far from its path [m]
 GOAL_CLEARANCE_M = 0.42  # goal cells keep the whole body (half length 0.35 m + margin) off obstacles [m]
 BLOCKED_REPLAN_S = 2.0  # held by the depth guard this long: mark depth obstacles on the map and re-plan [s]
 COVER_MARGIN_M = 1.0  # a live map is padded with unknown cells to hold the robot and the sub-goal this far inside [m]
+STUCK_S = 8.0  # no progress for this long while navigating: stop short, turn to look again, or give up [s]
+PROGRESS_M = 0.25  # moving this far counts as progress [m]
+MAX_RECOVERIES = 2  # look-around turns after getting stuck, per step
+STOP_SHORT_MARGIN_M = 0.1  # stuck within goal_tolerance_m minus this of an object: count it as reached [m]
 SPECK_CELLS = 3  # occupied clusters smaller than this are depth speckle on a live map, not obstacles [cells]
 APPROACH_MIN_M = 0.3  # an approach path shorter than this makes no progress: it counts as a planning failure [m]
 SCAN_RATE = 0.6  # yaw rate of the look-around turn [rad/s]
@@ -109,6 +113,9 @@ class Navigator:
         self._scan: list[float] | None = None  # look-around turn in progress: [last yaw, turned so far] [rad]
         self.scans = 0  # look-around turns done
         self._frontiers_reset = False  # the visited-frontier list was cleared once for a second pass
+        self._progress: tuple[float, float, float] | None = None  # (x, y, time) where progress was last seen
+        self._last_tick = -math.inf
+        self.recoveries = 0  # look-around turns after getting stuck, this step
 
     # --- inputs ---------------------------------------------------------------------------------------------------
     def set_map(self, grid: Grid) -> None:
@@ -206,7 +213,36 @@ class Navigator:
             return self._on_arrival(decision, xy, dt)
         command = self._follow(pose, dt, busy)
         self._watch_blockage(command, self._planned_grid or grid, now)
-        return command
+        return self._watch_progress(decision, pose, now, dt) or command
+
+    def _watch_progress(self, decision: Decision, pose, now: float, dt: float) -> local.Command | None:
+        """Recovery when the robot makes no progress for STUCK_S (the depth guard keeps holding it, e.g. on stereo
+        noise): stop short when the stop point is within the success margin, else turn in place once to refresh the
+        map and the depth view and ask the slow system again, else give up. None when there is nothing to do."""
+        paused = now - self._last_tick > 1.0  # a safety hold skipped the servo: that time is not being stuck
+        self._last_tick = now
+        if self._progress is None or paused or math.dist(self._progress[:2], pose[:2]) >= PROGRESS_M:
+            self._progress = (float(pose[0]), float(pose[1]), now)
+            return None
+        if now - self._progress[2] < STUCK_S:
+            return None
+        self._progress = (float(pose[0]), float(pose[1]), now)
+        gap = decision.target.distance(pose[:2])
+        if decision.target.kind == 'object' and gap <= self.cfg.goal_tolerance_m - STOP_SHORT_MARGIN_M:
+            return self._on_arrival(decision, pose[:2], dt, f' (stopped {gap:.2f} m from it, short of '
+                                                           f'{self.cfg.stop_distance_m:g} m: the way ahead is blocked)')
+        if decision.exploring:
+            self.slow.mark_frontier_visited(decision.target.center)
+        if self.recoveries >= MAX_RECOVERIES:
+            self._finish(False, f'stuck on the way to {decision.target.name}: no progress after '
+                                f'{MAX_RECOVERIES} look-around turns')
+            return self._stop('stuck', dt)
+        self.recoveries += 1
+        with self._lock:
+            self._scan = [float(pose[2]), 0.0]
+            self.decision, self.path, self._overlay = None, None, None
+            self.status.reasoning += ' No progress: turn in place to look again, then re-plan.'
+        return self._stop('stuck: looking around', dt)
 
     def _scan_tick(self, pose, dt: float, busy: bool) -> local.Command:
         """One tick of the look-around turn (counter-clockwise, in place); asks the slow system again when done."""
@@ -215,7 +251,7 @@ class Navigator:
         self._scan = [float(pose[2]), turned]
         if turned >= SCAN_ANGLE:
             with self._lock:
-                self._scan = None
+                self._scan, self._progress = None, None
                 self._want_slow = True
             return self._stop('look-around turn done', dt)
         if self._discrete:
@@ -367,8 +403,9 @@ class Navigator:
                                                                                                 POINT_GOAL_M + 0.05)
         return target.distance(xy) <= radius
 
-    def _on_arrival(self, decision: Decision, xy, dt: float) -> local.Command:
+    def _on_arrival(self, decision: Decision, xy, dt: float, note: str = '') -> local.Command:
         self.path, self.chunk = None, []
+        self._progress, self.recoveries = None, 0
         if decision.exploring:
             self.slow.mark_frontier_visited(decision.target.center)
             with self._lock:
@@ -382,7 +419,7 @@ class Navigator:
             if self.slow.done:
                 self.status.phase = PHASE_ARRIVED
                 self.status.distance_remaining = 0.0
-                self._finish(True, f'reached {decision.target.name}')
+                self._finish(True, f'reached {decision.target.name}{note}')
         return self._stop(f'reached step {decision.step_index + 1}', dt)
 
     def _finish(self, success: bool, message: str) -> None:
