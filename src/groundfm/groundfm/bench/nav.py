@@ -18,6 +18,8 @@ Datasets:
             map/occupancy, map/objects) + navigation, with the Navigate action sent over DDS. Navigation reads only
             mapping's map and objects and the depth node's depth; rooms come from the sim floor plan (flagged stand-in,
             nothing in the stack names rooms), object classes from the sim's oracle instance labels inside mapping.
+            `--depth sim_gt` (dataset sim_heldout_gtdepth) swaps the depth node for the sim's ground-truth depth
+            (flagged stand-in) to separate navigation from stereo-depth errors in the map.
             Method groundfm only. Episodes run one after another in one bring-up per house (the robot starts where
             the last episode ended and the map persists; a fallen robot gets a fresh bring-up). Measured from
             odometry: path length at 5 Hz (the trot's sway is not path), collisions as rising edges of the Go2
@@ -30,6 +32,7 @@ graph and the occupancy grid are the sim's ground truth (mapping #5 and scene #6
 
 import argparse
 import math
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -48,13 +51,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--episodes', type=int, default=8, help='episodes per house (cycling through the kinds)')
     parser.add_argument('--methods', nargs='+', default=['groundfm', 'oracle', 'naive'])
     parser.add_argument('--base', choices=['kinematic'], default='kinematic',
-                        help='robot base; the legged full-stack path runs through `groundfm navigate` (see README)')
+                        help='robot base of the house_heldout dataset (the legged base: --dataset sim_heldout)')
     parser.add_argument('--no-depth', action='store_true', help='skip depth rendering (no depth guard)')
     parser.add_argument('--action-space', choices=['continuous', 'discrete'], default='continuous')
     parser.add_argument('--time-limit', type=float, default=150.0, help='sim seconds per episode')
     parser.add_argument('--dataset', choices=['house_heldout', 'sim_heldout'], default='house_heldout',
                         help='house_heldout: kinematic base, three methods; sim_heldout: the legged full stack as '
                              'real processes (sim, control, depth, mapping, navigation), method groundfm')
+    parser.add_argument('--depth', choices=['node', 'sim_gt'], default='node',
+                        help="sim_heldout: depth for mapping and navigation's guard: 'node' (the depth node, SGBM by "
+                             "default) or 'sim_gt' (STAND-IN: the sim's ground-truth depth, depth node off; dataset "
+                             "sim_heldout_gtdepth)")
     parser.add_argument('--trace', metavar='DIR', default='',
                         help='sim_heldout: write each episode\'s odometry and messages here (JSON)')
     parser.add_argument('--wall-limit', type=float, default=400.0,
@@ -419,7 +426,7 @@ def run(args: argparse.Namespace) -> Results:
 
     cfg = NavigationConfig(action_space=args.action_space)
     if args.dataset == 'sim_heldout':
-        return _summarise(run_full_stack(args, cfg), 'sim_heldout')
+        return _summarise(run_full_stack(args, cfg), 'sim_heldout' + ('_gtdepth' if args.depth == 'sim_gt' else ''))
     outcomes: dict[str, dict[str, list[Outcome]]] = {}
     for seed in args.seeds:
         house = generate_house(seed)
@@ -503,6 +510,24 @@ def evaluate_trajectory(ep: Episode, trajectory: np.ndarray, grid, obstacles, to
     return Outcome(success, spl, last.distance(final), collisions, seconds, length, ell, message)
 
 
+def _gt_depth_params() -> str:
+    """A copy of the installed config/robot_dog.yaml with mapping and navigation on sim/depth_gt (STAND-IN)."""
+    import tempfile
+
+    import yaml
+    from ament_index_python.packages import get_package_share_directory
+
+    from groundfm.io import atomic_write_text
+
+    with open(f'{get_package_share_directory("groundfm")}/config/robot_dog.yaml') as f:
+        params = yaml.safe_load(f)
+    params['mapping']['ros__parameters']['depth_source'] = 'sim_gt'
+    params['navigation']['ros__parameters']['depth_topic'] = 'sim/depth_gt'
+    path = f'{tempfile.gettempdir()}/groundfm_nav_bench_gtdepth_{os.getpid()}.yaml'
+    atomic_write_text(path, yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
 def _every(trajectory: np.ndarray, period: float) -> np.ndarray:
     """Rows of trajectory at least period [s] apart (the first and the last kept)."""
     keep = [0]
@@ -515,11 +540,14 @@ def _every(trajectory: np.ndarray, period: float) -> np.ndarray:
 class _Stack:
     """One bring-up of the default launch (without scene QA) for a house seed, on a leased ROS domain."""
 
-    def __init__(self, seed: int, startup_timeout: float = 180.0) -> None:
+    def __init__(self, seed: int, depth: str = 'node', startup_timeout: float = 180.0) -> None:
         from groundfm.demo import STANDING_HEIGHT_M, _Observer
         from groundfm.ros.launcher import LaunchSession
 
-        self.session = LaunchSession('robot_dog', {'scene_seed': str(seed), **LAUNCH_CAPABILITIES})
+        arguments = {'scene_seed': str(seed), **LAUNCH_CAPABILITIES}
+        if depth == 'sim_gt':
+            arguments.update(depth='false', params_file=_gt_depth_params())
+        self.session = LaunchSession('robot_dog', arguments)
         self.observer = None
         started = time.monotonic()
         try:
@@ -547,8 +575,6 @@ class _Stack:
 
 def run_full_stack(args: argparse.Namespace, cfg) -> dict[str, dict[str, list[Outcome]]]:
     """Episodes on the legged full stack, the Navigate action over DDS; outcomes per kind for method groundfm."""
-    import os
-
     from groundfm.navigation.planner import build_costmap, grid_from_house
     from groundfm.ros.domain import BENCH_DOMAIN_IDS, lease_domain_id, release_domain_id
     from groundfm.sim.house import House, wall_footprint
@@ -556,11 +582,13 @@ def run_full_stack(args: argparse.Namespace, cfg) -> dict[str, dict[str, list[Ou
     domain = lease_domain_id(BENCH_DOMAIN_IDS)
     os.environ.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
     print(f'sim_heldout: legged full stack on ROS domain {domain}: sim, '
-          + ', '.join(k for k, v in LAUNCH_CAPABILITIES.items() if v == 'true'), flush=True)
+          + ', '.join(k for k, v in LAUNCH_CAPABILITIES.items() if v == 'true' and not (k == 'depth' and
+                                                                                    args.depth == 'sim_gt'))
+          + ('; STAND-IN: mapping and navigation on sim/depth_gt' if args.depth == 'sim_gt' else ''), flush=True)
     outcomes: dict[str, dict[str, list[Outcome]]] = {}
     try:
         for n, seed in enumerate(args.seeds):
-            stack = _Stack(seed)
+            stack = _Stack(seed, args.depth)
             try:
                 house = House.from_json(stack.observer.scene)
                 grid = grid_from_house(stack.observer.scene, cfg.map_resolution)
@@ -571,7 +599,7 @@ def run_full_stack(args: argparse.Namespace, cfg) -> dict[str, dict[str, list[Ou
                     if stack.observer.height() < STANDING_M:  # a fall ends this bring-up: start a fresh one
                         print(f'seed {seed}: the robot is down; bringing the stack up again', flush=True)
                         stack.close()
-                        stack = _Stack(seed)
+                        stack = _Stack(seed, args.depth)
                     pose = stack.pose()
                     episodes = make_episodes(seed, 1, grid, costmap, start=pose[:2], offset=n + k)
                     if not episodes:
