@@ -7,8 +7,9 @@ to 3-D -> voxelised (mean feature, centroid, mean colour) -> sparse 3-D U-Net wi
 Deviations from the papers, all for a CPU-sized model trained here in minutes:
 - Cost volume (VolSplat step 1, DepthSplat-style): features at 1/4 resolution from a small CNN (no pretrained ViT, no
   cross-view transformer), `num_depths` inverse-depth candidates (paper: 128), dot-product correlation averaged over
-  the `num_neighbours` nearest views, a 2-D CNN regressing a softmax over candidates. With no pretrained depth model,
-  training may add an L1 on the depth against the sim's ground truth (train.py --depth-weight).
+  the `num_neighbours` nearest views, a small 2-D U-Net (which also reads the pixel rays) regressing a softmax over
+  candidates. With no pretrained depth model, training may add an L1 on log depth against the sim's ground truth
+  (train.py --depth-weight).
 - Sparse U-Net: channels (32, 64, 128) instead of 64/128/256 + 512 bottleneck.
 - ZPressor (arXiv 2505.23734): anchors by farthest-point sampling on camera centres, every other view joins its
   nearest anchor, then per cluster `zp_layers` x (cross-attention anchor <- cluster tokens, self-attention), on
@@ -139,18 +140,31 @@ def plane_sweep(f_ref: Tensor, f_src: Tensor, k: Tensor, t_src_ref: Tensor, dept
     return (warped * f_ref[None]).sum(1) / math.sqrt(c)
 
 
+def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1), nn.ReLU())
+
+
 class DepthHead(nn.Module):
-    """Cost (d, h, w) + features (c, h, w) -> softmax over candidates -> depth (h, w) [m] and confidence (h, w)."""
+    """A small 2-D U-Net (two stride-2 levels) on cost (v, d, h, w) + features (v, c, h, w) + the pixel rays
+    (v, 2, h, w) -> softmax over the candidates -> depth and confidence. The rays let it learn where the floor is for
+    a camera at a fixed height, a monocular cue the cost volume alone lacks at this resolution."""
 
-    def __init__(self, c: int, d: int) -> None:
+    def __init__(self, c: int, d: int, width: int = 64) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(c + d, 64, 3, 1, 1), nn.ReLU(), nn.Conv2d(64, 64, 3, 1, 1), nn.ReLU(),
-                                 nn.Conv2d(64, d, 3, 1, 1))
+        self.inp = nn.Sequential(_conv(c + d + 2, width), _conv(width, width))
+        self.down1, self.down2 = _conv(width, width + 32, 2), _conv(width + 32, width + 64, 2)
+        self.mid = _conv(width + 64, width + 64)
+        self.up2, self.up1 = _conv(2 * width + 96, width + 32), _conv(2 * width + 32, width)
+        self.out = nn.Conv2d(width, d, 3, 1, 1)
 
-    def forward(self, cost: Tensor, feats: Tensor, inv_depths: Tensor) -> tuple[Tensor, Tensor]:
-        """Expected inverse depth over the candidates -> depth (v, h, w) and max probability (v, h, w)."""
-        logits = self.net(torch.cat([cost, feats], 1))
-        prob = logits.softmax(1)
+    def forward(self, cost: Tensor, feats: Tensor, rays: Tensor, inv_depths: Tensor) -> tuple[Tensor, Tensor]:
+        """Expected inverse depth over the candidates (d,) -> depth (v, h, w) [m] and max probability (v, h, w)."""
+        x0 = self.inp(torch.cat([cost, feats, rays], 1))
+        x1 = self.down1(x0)
+        x2 = self.mid(self.down2(x1))
+        x1 = self.up2(torch.cat([x1, F.interpolate(x2, size=x1.shape[-2:], mode='bilinear')], 1))
+        x0 = self.up1(torch.cat([x0, F.interpolate(x1, size=x0.shape[-2:], mode='bilinear')], 1))
+        prob = self.out(x0).softmax(1)
         inv = (prob * inv_depths[None, :, None, None]).sum(1)
         return 1.0 / inv, prob.max(1).values
 
@@ -233,7 +247,11 @@ class FeedForwardVolSplat(nn.Module):
             cost = sum(plane_sweep(feats[r], feats[s], k4, torch.linalg.inv(poses[s]) @ poses[r], 1.0 / inv)
                        for s in nbrs.tolist()) / max(len(nbrs), 1)
             costs.append(cost)
-        return self.depth_head(torch.stack(costs), feats[ref_views] if ref_feats is None else ref_feats, inv)
+        h, w = feats.shape[-2:]
+        ys, xs = torch.meshgrid(torch.arange(h, dtype=feats.dtype), torch.arange(w, dtype=feats.dtype), indexing='ij')
+        rays = torch.stack([(xs - k4[0, 2]) / k4[0, 0], (ys - k4[1, 2]) / k4[1, 1]])[None]  # 1 2 h w
+        rays = rays.expand(len(costs), -1, -1, -1)
+        return self.depth_head(torch.stack(costs), feats[ref_views] if ref_feats is None else ref_feats, rays, inv)
 
     def forward(self, images: Tensor, k: Tensor, poses: Tensor) -> tuple[Gaussians, dict[str, Tensor]]:
         """images (v, 3, H, W) in [0, 1], k (3, 3) [px], poses (v, 4, 4) camera -> map: Gaussians and extras:

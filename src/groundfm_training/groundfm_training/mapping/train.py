@@ -8,7 +8,7 @@ the rest are context. mode 'streaming': the context (ground-truth depth) is fuse
 VolSplatRefiner (the node's network) predicts the residual on the surfel prior. mode 'feedforward': the full
 FeedForwardVolSplat (cost-volume depth, lift, voxelise, sparse U-Net, head) from the context images alone.
 Loss: MSE (+ --ssim-weight (1 - SSIM)) of renders of the targets; PM-Loss (--pm-weight, pointmap = context GT depth,
-an oracle stand-in for VGGT) and a depth L1 (--depth-weight, feedforward only) optional.
+an oracle stand-in for VGGT) and an L1 on log depth (--depth-weight, feedforward only) optional.
 Writes metrics.jsonl (one line per logged step), checkpoint.pt (atomic, resumable) and the final weights
 (safetensors with the config in its metadata) to --out.
 """
@@ -59,7 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--voxel-size', type=float, default=0.04)
     p.add_argument('--ssim-weight', type=float, default=0.2)
     p.add_argument('--pm-weight', type=float, default=0.0, help='PM-Loss weight (paper: 0.005)')
-    p.add_argument('--depth-weight', type=float, default=0.1, help='feedforward: L1 to GT depth (no pretrained depth)')
+    p.add_argument('--depth-weight', type=float, default=0.1,
+                   help='feedforward: L1 of log depth to the GT (no pretrained depth model)')
     p.add_argument('--zpressor', action='store_true', help='feedforward: ZPressor anchor compression')
     p.add_argument('--anchors', type=int, default=3)
     p.add_argument('--ff-voxel-size', type=float, default=0.05, help='feedforward: voxel size [m]')
@@ -156,8 +157,8 @@ def step_loss(model, mode: str, seq: Sequence, context: list[int], targets: list
         logs.update(depth_errors(extra['depth'], gt))
         ok = torch.isfinite(gt)
         if args.depth_weight > 0:
-            d_l1 = (extra['depth'][ok] - gt[ok]).abs().mean()
-            loss = loss + args.depth_weight * d_l1
+            d_log = (extra['depth'][ok].log() - gt[ok].clamp(min=1e-3).log()).abs().mean()  # near and far alike
+            loss = loss + args.depth_weight * d_log
         if args.pm_weight > 0:  # pointmap = the views' GT depth lifted per pixel, matched by pixel to the prediction
             pointmap = pixel_pointmap(gt, scale_intrinsics(seq.k, args.scale),
                                       torch.tensor(seq.poses[views], dtype=torch.float32))
