@@ -16,10 +16,8 @@ import sys
 import time
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry, Path
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
@@ -28,6 +26,7 @@ from groundfm.control.config import CONTROL_PARAMETERS, ControlConfig
 from groundfm.control.controller import LocomotionController, Mode, RobotState, roll_pitch_yaw
 from groundfm.control.pursuit import DiscreteMove, PurePursuit
 from groundfm.ros import qos
+from groundfm.ros.entry import run_node
 from groundfm.ros.params import declare_parameters
 from groundfm.sim import go2
 from groundfm_interfaces.msg import JointCommand, Move
@@ -257,15 +256,7 @@ class ControlNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of `control_node`."""
-    try:
-        with rclpy.init(args=args):
-            rclpy.spin(ControlNode())
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception as err:
-        print(f'[control] error: {type(err).__name__}: {err}', file=sys.stderr, flush=True)
-        return 1
-    return 0
+    return run_node('control', ControlNode, args)
 
 
 if __name__ == '__main__':

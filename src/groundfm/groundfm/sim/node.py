@@ -22,7 +22,6 @@ import numpy as np
 import rclpy
 from geometry_msgs.msg import Point, Pose, Twist, Vector3
 from nav_msgs.msg import Odometry
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -39,6 +38,7 @@ from groundfm.ros.convert import (
     stereo_camera_infos,
     transform_stamped,
 )
+from groundfm.ros.entry import run_node
 from groundfm.ros.params import declare_parameters
 from groundfm.ros.tf import StaticTransformBroadcaster, TransformBroadcaster
 from groundfm.sim import go2
@@ -302,19 +302,7 @@ class SimNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of `sim_node`."""
-    try:
-        with rclpy.init(args=args):
-            node = SimNode()
-            try:
-                rclpy.spin(node)
-            finally:
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception as err:
-        print(f'[sim] error: {type(err).__name__}: {err}', file=sys.stderr, flush=True)
-        return 1
-    return 0
+    return run_node('sim', SimNode, args)
 
 
 if __name__ == '__main__':
