@@ -1,7 +1,10 @@
 """Train VolSplat at small scale on sim sequences: photometric loss on held-out views of each window.
 
     python -m groundfm_training.mapping.train --mode streaming --steps 300 --out models/volsplat_small
-    python -m groundfm_training.mapping.train --mode feedforward --steps 200 --pm-weight 0.005 --zpressor
+    python -m groundfm_training.mapping.train --mode feedforward --scale 0.25 --window 6 --target-every 3 \
+        --ff-voxel-size 0.03 --pm-weight 0.005 --depth-weight 0.2 --time-budget-s 2280 --out runs/ff/base
+    (the exact command of the shipped weights is in models/volsplat_feedforward_small/MODEL_CARD.md;
+    groundfm_training.mapping.evaluate compares them with their initialisation and an oracle-depth map)
 
 Each step takes a window of consecutive frames of a training house: every `--target-every`-th frame is a target,
 the rest are context. mode 'streaming': the context (ground-truth depth) is fused into a VoxelMap and the
@@ -9,8 +12,9 @@ VolSplatRefiner (the node's network) predicts the residual on the surfel prior. 
 FeedForwardVolSplat (cost-volume depth, lift, voxelise, sparse U-Net, head) from the context images alone.
 Loss: MSE (+ --ssim-weight (1 - SSIM)) of renders of the targets; PM-Loss (--pm-weight, pointmap = context GT depth,
 an oracle stand-in for VGGT) and an L1 on log depth (--depth-weight, feedforward only) optional.
-Writes metrics.jsonl (one line per logged step), checkpoint.pt (atomic, resumable) and the final weights
-(safetensors with the config in its metadata) to --out.
+Writes metrics_<mode>.jsonl (one line per logged step, val_* every --val-every steps), checkpoint_<mode>.pt (atomic,
+resumable) and the final weights (safetensors with the config in its metadata; feedforward: model.safetensors) to
+--out. The learning rate warms up over 50 steps, then follows a cosine to 10 % at --steps or at --time-budget-s.
 """
 
 import argparse
