@@ -140,3 +140,22 @@ def test_plane_sweep_peaks_at_the_true_depth_and_ignores_points_behind_the_sourc
     t_behind = torch.eye(4)
     t_behind[2, 3] = -5.0  # the source camera 5 m ahead: every candidate lies behind it
     assert plane_sweep(f_ref, f_ref, k, t_behind, depths).abs().max() == 0
+
+
+@pytest.mark.slow
+def test_feedforward_training_writes_loadable_weights_and_metrics(tmp_path):
+    import json
+
+    from groundfm_training.mapping.train import main
+
+    rc = main(['--mode', 'feedforward', '--steps', '2', '--train-houses', '1', '--frames', '8', '--window', '6',
+               '--target-every', '3', '--scale', '0.25', '--ff-voxel-size', '0.05', '--num-depths', '8',
+               '--pm-weight', '0.005', '--cache', str(tmp_path / 'cache'), '--out', str(tmp_path / 'run'),
+               '--log-every', '1', '--val-every', '2'])
+
+    assert rc == 0
+    model = load_feedforward(tmp_path / 'run' / 'model.safetensors')
+    assert model.cfg.image_scale == 0.25 and model.cfg.num_depths == 8
+    rows = [json.loads(line) for line in (tmp_path / 'run' / 'metrics_feedforward.jsonl').read_text().splitlines()]
+    assert [r['step'] for r in rows] == [1, 2]
+    assert {'loss', 'psnr', 'depth_l1', 'depth_absrel', 'pm_loss', 'val_psnr'} <= set(rows[-1])
