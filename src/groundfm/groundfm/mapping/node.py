@@ -23,7 +23,6 @@ import rclpy
 import torch
 from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
 from nav_msgs.msg import MapMetaData, OccupancyGrid
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import ColorRGBA, Header
@@ -37,6 +36,7 @@ from groundfm.mapping.volsplat import GaussianMap, Gaussians, VolSplatRefiner
 from groundfm.mapping.voxel_map import VoxelMap
 from groundfm.ros import qos
 from groundfm.ros.convert import image_to_numpy, numpy_to_image
+from groundfm.ros.entry import run_node
 from groundfm.ros.params import declare_parameters
 from groundfm.ros.tf import TransformListener
 from groundfm_interfaces.msg import LabelTable, Object3D, Object3DArray
@@ -378,19 +378,7 @@ class MappingNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of `mapping_node`."""
-    try:
-        with rclpy.init(args=args):
-            node = MappingNode()
-            try:
-                rclpy.spin(node)
-            finally:
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception as err:
-        print(f'[mapping] error: {type(err).__name__}: {err}', file=sys.stderr, flush=True)
-        return 1
-    return 0
+    return run_node('mapping', MappingNode, args)
 
 
 if __name__ == '__main__':

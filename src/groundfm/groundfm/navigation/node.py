@@ -30,7 +30,7 @@ from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion, Twist, Vecto
 from nav_msgs.msg import OccupancyGrid, Odometry, Path
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header, String
@@ -45,6 +45,7 @@ from groundfm.navigation.planner import Grid, grid_from_house
 from groundfm.navigation.reasoner import ObjectNode, RoomNode, SceneGraph
 from groundfm.ros import qos
 from groundfm.ros.convert import image_to_numpy, seconds_from_stamp, stamp_from_seconds
+from groundfm.ros.entry import run_node
 from groundfm.ros.params import declare_parameters
 from groundfm.ros.tf import TransformListener
 from groundfm.scene.graph import RoomLayout
@@ -497,26 +498,9 @@ def _vec(x: float = 0.0, y: float = 0.0, z: float = 0.0) -> Vector3:
 
 
 def main(args: list[str] | None = None) -> int:
-    """Entry point of `navigation_node`."""
-    try:
-        with rclpy.init(args=args):
-            node = NavigationNode()
-            executor = MultiThreadedExecutor(num_threads=4)
-            executor.add_node(node)
-            try:
-                executor.spin()
-            finally:
-                try:
-                    node._stop_robot()  # leave the robot standing, if the context still allows publishing
-                except Exception:
-                    pass
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception as err:
-        print(f'[navigation] error: {type(err).__name__}: {err}', file=sys.stderr, flush=True)
-        return 1
-    return 0
+    """Entry point of `navigation_node`: a multi-threaded executor, as the action server waits on the fast loop."""
+    return run_node('navigation', NavigationNode, args, executor=lambda: MultiThreadedExecutor(num_threads=4),
+                    before_destroy=lambda node: node._stop_robot())  # leave the robot standing
 
 
 if __name__ == '__main__':
