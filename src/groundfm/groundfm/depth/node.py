@@ -14,7 +14,6 @@ import time
 
 import numpy as np
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from stereo_msgs.msg import DisparityImage
@@ -30,6 +29,8 @@ from groundfm.ros.convert import (
     point_cloud_xyz,
     seconds_from_stamp,
 )
+from groundfm.ros.entry import run_node
+from groundfm.ros.params import declare_parameters
 
 
 def stereo_geometry(left: CameraInfo, right: CameraInfo, width: int, height: int) -> tuple[float, float, float,
@@ -66,8 +67,6 @@ class DepthNode(Node):
 
     def __init__(self) -> None:
         super().__init__('depth')
-        from groundfm.ros.params import declare_parameters
-
         self.values = values = declare_parameters(self, DEPTH_PARAMETERS)
         self._estimator = DepthEstimator(values['backend'], values['weights'] or None, values['iterations'],
                                          values['max_disparity'], values['threads'])
@@ -161,19 +160,7 @@ class DepthNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of `depth_node`."""
-    try:
-        with rclpy.init(args=args):
-            node = DepthNode()
-            try:
-                rclpy.spin(node)
-            finally:
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception as err:
-        print(f'[depth] error: {type(err).__name__}: {err}', file=sys.stderr, flush=True)
-        return 1
-    return 0
+    return run_node('depth', DepthNode, args)
 
 
 if __name__ == '__main__':
