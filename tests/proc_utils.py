@@ -13,6 +13,16 @@ from groundfm.ros.background import BackgroundNode
 from groundfm.ros.domain import lease_domain_id
 
 
+def wait_until(condition, timeout: float, period: float = 0.02) -> bool:
+    """Poll `condition()` until it is true (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(period)
+    return False
+
+
 def next_domain_id() -> int:
     """A ROS_DOMAIN_ID that no other test of this run, and no other process on this machine, is using."""
     return lease_domain_id()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from geometry_msgs.msg import PoseStamped, Twist, Vector3
 from nav_msgs.msg import Odometry, Path
-from proc_utils import NodeProcess, RosClient, next_domain_id
+from proc_utils import NodeProcess, RosClient, next_domain_id, wait_until
 from std_msgs.msg import String
 
 from groundfm.ros import qos
@@ -64,15 +64,6 @@ def _publish_for(client, pub, msg, sim_seconds: float, period: float = 0.05) -> 
         time.sleep(period)
 
 
-def _wait_until(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_joint_command_flows_at_the_control_rate_in_sim_time(stack):
     _, _, client = stack
     n0, first = len(client.messages['joint_command']), _state(client)
@@ -102,7 +93,7 @@ def test_cmd_vel_walks_and_the_watchdog_stands(stack):
     assert _state(client)['mode'] == 'walk'
     # No more cmd_vel: after 0.5 s the watchdog stops the robot, which comes to a stand.
     control.wait_for_line(r'no cmd_vel for 0.5 s: standing', timeout=10)
-    assert _wait_until(lambda: _state(client).get('mode') == 'stand', timeout=10)
+    assert wait_until(lambda: _state(client).get('mode') == 'stand', timeout=10)
     time.sleep(1.0)
     recent = client.messages['odom'][-50:]  # the last 0.5 s of sim time
     drift = math.hypot(recent[-1].pose.pose.position.x - recent[0].pose.pose.position.x,
@@ -132,13 +123,13 @@ def test_discrete_moves_and_waypoints(stack):
 
     moves.publish(Move(type=Move.FORWARD, amount=0.0))
     control.wait_for_line(r'move done', timeout=20)
-    assert _wait_until(lambda: _state(client).get('mode') == 'stand', timeout=10)
+    assert wait_until(lambda: _state(client).get('mode') == 'stand', timeout=10)
 
     _, x1, y1, yaw1 = _odom(client)
     assert math.hypot(x1 - x0, y1 - y0) == pytest.approx(0.25, abs=0.06)
     moves.publish(Move(type=Move.TURN_LEFT, amount=0.0))
-    assert _wait_until(lambda: sum('move done' in line for line in control.lines) >= 2, timeout=20)
-    assert _wait_until(lambda: _state(client).get('mode') == 'stand', timeout=10)
+    assert wait_until(lambda: sum('move done' in line for line in control.lines) >= 2, timeout=20)
+    assert wait_until(lambda: _state(client).get('mode') == 'stand', timeout=10)
     _, x2, y2, yaw2 = _odom(client)
     turned = (yaw2 - yaw1 + math.pi) % (2 * math.pi) - math.pi
     assert turned == pytest.approx(math.radians(30), abs=0.1)
@@ -165,8 +156,8 @@ def test_behaviors_sit_and_stand_and_unknown_ones_are_rejected(stack):
     behavior.publish(String(data='sit'))
 
     control.wait_for_line(r"rejected behavior: 'dance' is not one of stand, sit, stop, recover", timeout=5)
-    assert _wait_until(lambda: _state(client).get('mode') == 'sit', timeout=10)
-    assert _wait_until(lambda: client.messages['odom'][-1].pose.pose.position.z < 0.2, timeout=15)
+    assert wait_until(lambda: _state(client).get('mode') == 'sit', timeout=10)
+    assert wait_until(lambda: client.messages['odom'][-1].pose.pose.position.z < 0.2, timeout=15)
     behavior.publish(String(data='stand'))
-    assert _wait_until(lambda: client.messages['odom'][-1].pose.pose.position.z > 0.27, timeout=15)
-    assert _wait_until(lambda: _state(client).get('mode') == 'stand', timeout=10)
+    assert wait_until(lambda: client.messages['odom'][-1].pose.pose.position.z > 0.27, timeout=15)
+    assert wait_until(lambda: _state(client).get('mode') == 'stand', timeout=10)

@@ -13,7 +13,7 @@ import time
 import pytest
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
-from proc_utils import NodeProcess, RosClient, next_domain_id
+from proc_utils import NodeProcess, RosClient, next_domain_id, wait_until
 from rclpy.action import ActionClient
 from std_msgs.msg import String
 
@@ -75,26 +75,17 @@ def _unique_far_object(house, min_distance: float):
     raise AssertionError('no unique object in the house')
 
 
-def _wait(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def _send(action: ActionClient, instruction: str, feedback: list | None = None, timeout: float = 10.0):
     future = action.send_goal_async(Navigate.Goal(instruction=instruction),
                                     feedback_callback=(lambda fb: feedback.append(fb.feedback)) if feedback is not None
                                     else None)
-    assert _wait(future.done, timeout), 'no goal response'
+    assert wait_until(future.done, timeout), 'no goal response'
     return future.result()
 
 
 def _result(handle, timeout: float):
     future = handle.get_result_async()
-    assert _wait(future.done, timeout), 'no result in time'
+    assert wait_until(future.done, timeout), 'no result in time'
     return future.result().result
 
 
@@ -158,11 +149,11 @@ def test_cancel_stops_cmd_vel_within_half_a_second(stack):
     sent = time.monotonic()
     handle = _send(action, f'go to the {far.label}')
     assert handle.accepted
-    assert _wait(lambda: any(t > sent and abs(v) > 0.05 for t, v, _ in robot.commands[-5:]), 10), 'never moved'
+    assert wait_until(lambda: any(t > sent and abs(v) > 0.05 for t, v, _ in robot.commands[-5:]), 10), 'never moved'
 
     cancel_time = time.monotonic()
     cancel = handle.cancel_goal_async()
-    assert _wait(cancel.done, 5)
+    assert wait_until(cancel.done, 5)
     result = _result(handle, timeout=5)
 
     assert result.message == 'cancelled' and not result.success
