@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from groundfm.bench.results import THIS_PROJECT, Results
+from groundfm.ros.domain import BENCH_DOMAIN_IDS, lease_domain_id
 
 TRACKING = {  # dataset -> (vx [m/s], vy [m/s], wz [rad/s])
     'track_vx_0.2': (0.2, 0.0, 0.0),
@@ -143,7 +144,7 @@ class RosStack:
 
     def __init__(self, seed: int, rtf: float) -> None:
         self.seed, self.rtf = seed, rtf
-        self.domain = 215 + os.getpid() % 18  # valid with the default port mapping: 215..232
+        self.domain = lease_domain_id(BENCH_DOMAIN_IDS)  # no other run on this machine shares it
         self._odom: list[tuple[float, ...]] = []  # (t, x, y, z, yaw, vx, vy, tilt) [s, m, rad, m/s]
         self._states: list[dict] = []
         self._lock = threading.Lock()
