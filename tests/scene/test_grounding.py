@@ -62,3 +62,19 @@ def test_referring_expressions_resolve_to_object_ids(grounder, graph):
     assert ids('the object nearest to the sofa') == [2]
     assert ids('the banana') == []
     assert ids('the sofa in the garage') == []
+
+
+def test_a_known_class_absent_from_the_map_matches_no_other_class(grounder):
+    # Only a sofa is mapped: "chair" is a class the grounder knows, so it must not fall back to the nearest mapped
+    # class by embedding (the demo once counted "1 sofa" for "how many chairs are there?").
+    from conftest import observation
+
+    from groundfm.scene.graph import SceneGraph
+    from groundfm.scene.qa import GraphBackend, QAEngine
+
+    graph = SceneGraph()
+    graph.update([observation(1, 'sofa', 'green', (1, 3.5, 0.5), (2, 0.9, 0.85))])
+
+    assert grounder.resolve('chair', graph) == []
+    assert [m.object.label for m in grounder.resolve('couch', graph)] == ['sofa']
+    assert 'There are 0 chairs' in QAEngine(GraphBackend(grounder)).answer('how many chairs are there?', graph).answer

@@ -283,6 +283,11 @@ class Grounder:
             return []
         return [(label, s) for label, s in ranked if s >= top - 0.03]
 
+    @staticmethod
+    def vocabulary(graph: SceneGraph) -> list[str]:
+        """Classes a noun can name: the known classes (CLASS_ALIASES) and every label in the graph."""
+        return sorted(set(CLASS_ALIASES) | set(graph.labels()))
+
     # --- rooms ----------------------------------------------------------------------------------------------------
     def match_room(self, phrase: str, graph: SceneGraph) -> list[str]:
         """Room names of graph that a phrase names ('the kitchen', 'bedroom 2', 'second bedroom', 'lounge')."""
@@ -333,7 +338,9 @@ class Grounder:
         ref = parse_reference(phrase) if isinstance(phrase, str) else phrase
         if ref.generic and not (ref.colors or ref.relations or ref.nearest_robot or ref.size or ref.room):
             return []
-        classes = self.match_class(ref.noun or 'object', graph.labels())
+        # Match over every class the grounder knows, not only the mapped ones: with no chair in the map, "chair" must
+        # find no object rather than the nearest mapped class by embedding (a sofa).
+        classes = self.match_class(ref.noun or 'object', self.vocabulary(graph))
         if not classes:
             return []
         score_of = dict(classes)

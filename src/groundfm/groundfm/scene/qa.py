@@ -28,7 +28,7 @@ import numpy as np
 
 from groundfm.scene.config import SceneConfig
 from groundfm.scene.graph import SceneGraph, SceneNode
-from groundfm.scene.grounding import CLASS_ALIASES, Grounder, Match, parse_reference, singular
+from groundfm.scene.grounding import Grounder, Match, parse_reference, singular
 from groundfm.scene.rewards import FORMAT_RE, format_reward
 
 QUESTION_TYPES = ('existence', 'counting', 'attribute_color', 'attribute_size', 'spatial', 'room', 'distance', 'where')
@@ -170,16 +170,13 @@ class GraphBackend:
         self.qtype = ''
 
     # -- helpers ---------------------------------------------------------------------------------------------------
-    def _vocabulary(self, graph: SceneGraph) -> list[str]:
-        return sorted(set(CLASS_ALIASES) | set(graph.labels()))
-
     def _ground(self, phrase: str, graph: SceneGraph, pose, steps: list[str]) -> tuple[list[Match], str | None]:
         """Resolve a phrase; returns (matches, reason it cannot be answered or None)."""
         ref = parse_reference(phrase)
         if ref.nearest_robot and pose is None:
             return [], 'the question is relative to the robot but its pose is unknown'
         if not ref.generic:
-            known = self.grounder.match_class(ref.noun, self._vocabulary(graph))
+            known = self.grounder.match_class(ref.noun, self.grounder.vocabulary(graph))
             if not known:
                 return [], f'"{ref.noun}" names no object class I can recognise'
             steps.append(f'"{ref.noun}" means class {known[0][0]}' + (
