@@ -22,8 +22,9 @@ Datasets:
             (flagged stand-in) to separate navigation from stereo-depth errors in the map.
             Method groundfm only. Episodes run one after another in one bring-up per house (the robot starts where
             the last episode ended and the map persists; a fallen robot gets a fresh bring-up). Measured from
-            odometry: path length at 5 Hz (the trot's sway is not path), collisions as rising edges of the Go2
-            footprint overlapping a ground-truth wall or furniture footprint, time in sim seconds from goal to result.
+            odometry: path length from poses averaged over 0.6 s and taken every 0.5 s (the trot's sway is not path),
+            collisions as rising edges of the Go2 footprint overlapping a ground-truth wall or furniture footprint at
+            5 Hz, time in sim seconds from goal to result.
 BASE (clearly labelled): 'kinematic' integrates the commanded (v, w) as a unicycle in 2-D and teleports the MuJoCo
 free joint only to render the head camera's depth; it is not the legged robot. Collisions are counted from the Go2's
 0.70 x 0.31 m footprint against wall and furniture footprints (a colliding step is undone). STAND-INS: the scene

@@ -164,8 +164,17 @@ class NavigationNode(Node):
     def _on_map(self, msg: OccupancyGrid) -> None:
         info = msg.info
         data = np.asarray(msg.data, np.int8).reshape(info.height, info.width)
-        self._set_grid(Grid(data, (info.origin.position.x, info.origin.position.y), info.resolution,
-                            seconds_from_stamp(msg.header.stamp) if msg.header.stamp.sec else self._now()))
+        origin = (info.origin.position.x, info.origin.position.y)
+        stamp = seconds_from_stamp(msg.header.stamp) if msg.header.stamp.sec else self._now()
+        with self._lock:
+            same = self._grid
+            if (same is not None and same.origin == origin and same.resolution == info.resolution
+                    and same.data.shape == data.shape and np.array_equal(same.data, data)):
+                # Mapping re-stamps an unchanged map while no keyframe arrives: keep the same Grid object, so the
+                # navigator's costmap and path caches stay valid, and only move its time forward.
+                same.stamp = stamp
+                return
+        self._set_grid(Grid(data, origin, info.resolution, stamp))
 
     def _set_grid(self, grid: Grid) -> None:
         with self._lock:

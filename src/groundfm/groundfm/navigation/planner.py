@@ -324,7 +324,7 @@ def densify(path: np.ndarray, step: float) -> np.ndarray:
 
 def plan(grid: Grid, start_xy, goal_mask: np.ndarray, robot_radius: float, clearance_weight: float = 2.0,
          unknown_is_free: bool = True, smooth: bool = True) -> PlanResult:
-    """A* from start_xy [m] to goal_mask (h, w) on grid, then line-of-sight smoothing."""
+    """Cheapest path from start_xy [m] to goal_mask (h, w) on grid (compiled Dijkstra), then line-of-sight smoothing."""
     costmap = build_costmap(grid, robot_radius, clearance_weight, unknown_is_free)
     result = plan_on(costmap, start_xy, goal_mask, robot_radius, smooth)
     if result.path is None and not unknown_is_free and grid.unknown().any():
