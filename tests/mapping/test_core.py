@@ -22,7 +22,7 @@ from groundfm.mapping.sparse_conv import (
     parent_map,
 )
 from groundfm.mapping.volsplat import GaussianMap, Gaussians, VolSplatRefiner, decode, quat_to_matrix_wxyz
-from groundfm.mapping.voxel_map import VoxelHash, VoxelMap
+from groundfm.mapping.voxel_map import VoxelHash, VoxelMap, trusted_labels
 
 K = np.array([[40.0, 0.0, 15.5], [0.0, 40.0, 11.5], [0.0, 0.0, 1.0]])
 LOOK_DOWN = np.diag([1.0, -1.0, -1.0])  # optical x = map x, y = -map y, z = -map z
@@ -330,6 +330,33 @@ def test_objects_seen_again_under_another_id_are_merged():
     objs = extract_objects(pts, np.ones(400), labels, np.ones(400), np.full((400, 3), 0.5),
                            {3: 'chair', 9: 'chair'})
     assert [o.id for o in objs] == [3] and objs[0].voxels == 400
+
+
+def test_stray_votes_far_from_an_object_do_not_stretch_its_box():
+    rng = np.random.default_rng(7)
+    body = rng.uniform([1.8, 0.8, 0.0], [2.2, 1.2, 0.5], (300, 3))
+    stray = rng.uniform([4.8, 3.8, 0.0], [5.2, 4.2, 0.5], (30, 3))  # votes a wrong depth lifted across the room
+    pts = np.concatenate([body, stray])
+    objs = extract_objects(pts, np.ones(330), np.full(330, 5), np.ones(330), np.full((330, 3), 0.5), {5: 'chair'})
+    assert len(objs) == 1
+    np.testing.assert_allclose(objs[0].center[:2], [2.0, 1.0], atol=0.05)
+    assert objs[0].size[:2].max() < 0.5 and objs[0].voxels == 300
+
+
+def test_only_pixels_inside_one_label_and_one_surface_vote():
+    labels = np.zeros((20, 30), np.int32)
+    labels[5:15, 10:20] = 4  # an object in front of a wall
+    depth = np.full((20, 30), 3.0, np.float32)
+    depth[5:15, 10:20] = 1.0
+    depth[0, 0] = np.nan
+    out = trusted_labels(labels, depth, margin_px=2, depth_step=0.1)
+    assert (out[7:13, 12:18] == 4).all()  # the object's interior votes
+    assert (out[5:7, 10:20] == -1).all() and (out[3:5, 10:20] == -1).all()  # both sides of the edge abstain
+    assert out[0, 0] == -1 and out[2, 2] == -1 and out[0, 3] == 0  # a hole silences its neighbours only
+    assert (out[:, 25:] == 0).all()
+    tilted = np.tile(np.linspace(2.0, 2.2, 30, dtype=np.float32), (20, 1))  # a slanted wall: 0.7 % per pixel
+    assert (trusted_labels(np.zeros_like(labels), tilted, 2, 0.1) == 0).all()
+    assert trusted_labels(labels, depth, 0, 0.1) is labels
 
 
 def test_pm_loss_is_zero_for_an_exact_similarity_transform():

@@ -28,6 +28,8 @@ class MapConfig:
     obstacle_max_height: float = 0.60  # occupied band above the floor: upper edge (robot height + margin) [m]
     occupancy_min_points: int = 2  # voxels with fewer lifted points do not mark a cell occupied
     object_min_voxels: int = 10  # instances with fewer labelled voxels are not reported
+    label_margin_px: int = 2  # a pixel votes its label only if all pixels this close share label and surface [px]
+    label_depth_step: float = 0.1  # ... and their depths lie within this factor of each other (1 + step)
     publish_period_s: float = 1.0  # map/gaussians, map/occupancy and map/objects at most this often [s]
     map_path: str = ''  # save the map here (npz, atomically) on shutdown and every save_every_keyframes ('' = never)
     save_every_keyframes: int = 0  # also save every n keyframes (0 = only on shutdown)
@@ -92,6 +94,9 @@ _DESCRIPTIONS = {
     'obstacle_max_height': ('Occupied band above the floor, upper edge [m]', 0.01, 10.0),
     'occupancy_min_points': ('Voxels with fewer points do not mark a cell occupied', 1, 1000),
     'object_min_voxels': ('Instances with fewer labelled voxels are not reported', 1, 100_000),
+    'label_margin_px': ('A pixel votes its instance label only if all pixels within this margin share the label '
+                        'and one smooth depth surface (0 = every pixel votes) [px]', 0, 32),
+    'label_depth_step': ('Depths within the label margin must agree within this relative step [-]', 0.0, 10.0),
     'publish_period_s': ('Publish the map topics at most this often [s]', 0.05, 60.0),
     'map_path': ("Save the map here (npz, atomic) on shutdown ('' = never)", None, None),
     'save_every_keyframes': ('Also save every n keyframes (0 = only on shutdown)', 0, 100_000),

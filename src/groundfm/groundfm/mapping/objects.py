@@ -60,6 +60,30 @@ def _box(points: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.array([center_xy[0], center_xy[1], (zlo + zhi) / 2]), np.array([*(hi - lo), zhi - zlo]), yaw
 
 
+def main_cluster(points: np.ndarray, weights: np.ndarray, cell: float = 0.1, gap_cells: int = 1) -> np.ndarray:
+    """Indices of the points (n, 3) [m] in the heaviest connected footprint cluster.
+
+    Points are binned into cell x cell floor cells; cells closer than gap_cells empty cells apart are connected. Votes
+    that a wrong depth lifted away from the object form their own small clusters and are dropped.
+    """
+    from scipy import ndimage
+
+    ij = np.floor(points[:, :2] / cell).astype(np.int64)
+    ij -= ij.min(axis=0)
+    shape = tuple(ij.max(axis=0) + 1)
+    if shape[0] * shape[1] > 4_000_000:  # a degenerate spread: keep everything rather than allocate a huge grid
+        return np.arange(len(points))
+    occupied = np.zeros(shape, bool)
+    occupied[ij[:, 0], ij[:, 1]] = True
+    bridged = ndimage.binary_dilation(occupied, iterations=gap_cells) if gap_cells else occupied
+    components, n = ndimage.label(bridged, structure=np.ones((3, 3), bool))
+    if n <= 1:
+        return np.arange(len(points))
+    of_point = components[ij[:, 0], ij[:, 1]]
+    mass = np.bincount(of_point, weights=weights, minlength=n + 1)
+    return np.flatnonzero(of_point == int(np.argmax(mass[1:]) + 1))
+
+
 def _overlap(a: ObjectInstance, b: ObjectInstance) -> bool:
     """Axis-aligned bounding boxes of the two (yaw-oriented) boxes intersect by more than a quarter of the smaller."""
     def aabb(o: ObjectInstance) -> tuple[np.ndarray, np.ndarray]:
@@ -98,6 +122,7 @@ def extract_objects(centroids: np.ndarray, counts: np.ndarray, labels: np.ndarra
 
 def _instance(inst: int, m: np.ndarray, centroids: np.ndarray, counts: np.ndarray, votes: np.ndarray,
               colors: np.ndarray, label_table: dict[int, str]) -> ObjectInstance:
+    m = m[main_cluster(centroids[m], np.maximum(counts[m], 1e-6))]
     w = np.maximum(counts[m], 1e-6)
     center, size, yaw = _box(centroids[m], w)
     color = np.average(colors[m], axis=0, weights=w)

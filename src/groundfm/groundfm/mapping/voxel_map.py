@@ -161,6 +161,27 @@ def lift(depth: np.ndarray, k: np.ndarray, t_map_cam: np.ndarray, stride: int, m
     return pts, (vs * w + us).astype(np.int64)
 
 
+def trusted_labels(labels: np.ndarray, depth: np.ndarray, margin_px: int, depth_step: float) -> np.ndarray:
+    """Instance labels (H, W) int32 with -1 (no vote) where a pixel is not safely inside one surface of one label.
+
+    A pixel votes only if every pixel within margin_px (a square window) has its label, a finite depth, and a depth
+    within a factor (1 + depth_step) of every other one there. Label boundaries and depth discontinuities are where
+    an estimated depth (stereo fattening, holes, mismatches) lifts a label onto another surface, which smears an
+    object's box across the room; interior pixels carry the same label with the right depth. margin_px 0 keeps all.
+    """
+    if margin_px <= 0:
+        return labels
+    from scipy import ndimage
+
+    size = 2 * margin_px + 1
+    interior = ndimage.minimum_filter(labels, size=size) == ndimage.maximum_filter(labels, size=size)
+    finite = np.isfinite(depth) & (depth > 0)
+    near = ndimage.minimum_filter(np.where(finite, depth, 0.0), size=size)
+    far = ndimage.maximum_filter(np.where(finite, depth, np.inf), size=size)
+    smooth = (near > 0) & (far <= near * (1.0 + depth_step))
+    return np.where(interior & smooth, labels, -1).astype(np.int32)
+
+
 class VoxelMap:
     """A streaming sparse voxel map with running means per voxel; see the module docstring."""
 
@@ -268,7 +289,8 @@ class VoxelMap:
                   labels: np.ndarray | None = None) -> IntegrateStats:
         """Fuse one keyframe: rgb (H, W, 3) uint8, planar depth (H, W) [m] (NaN = none), K (3, 3), T_map_cam (4, 4).
 
-        labels (H, W) int32 instance ids (0 structure, < 0 none) vote for each voxel's label.
+        labels (H, W) int32 instance ids (0 structure, < 0 none) vote for each voxel's label; only pixels inside one
+        label and one smooth depth surface vote (see trusted_labels).
         """
         cfg, vs = self.cfg, self.cfg.voxel_size
         depth = np.asarray(depth)
@@ -327,6 +349,7 @@ class VoxelMap:
         self.count[slots] = n_old + nb
         self.last_seen[slots] = self.keyframes
         if labels is not None:
+            labels = trusted_labels(labels, depth, cfg.label_margin_px, cfg.label_depth_step)
             self._vote(slots, inv, labels.reshape(-1)[pix].astype(np.int64))
         self.touched = slots.astype(np.int32)
         evicted = self._enforce_budget()
