@@ -365,8 +365,9 @@ def _live_scene(mapper, house) -> SceneGraph:
     return SceneGraph(objects, layout.rooms, layout.doors, 'mapping')
 
 
-def _drive_live(nav: Navigator, mapper, house, pose, seconds: float, dt: float = 0.05):
-    """Kinematic base; every 0.5 s the fake mapper sees from the pose and the navigator gets the grown map."""
+def _drive_live(nav: Navigator, mapper, house, pose, seconds: float, dt: float = 0.05, trail: list | None = None):
+    """Kinematic base; every 0.5 s the fake mapper sees from the pose and the navigator gets the grown map.
+    trail, when given, collects every pose."""
     t, last_slow, last_map, phases = 0.0, -math.inf, -math.inf, []
     while not nav.status.done and t < seconds:
         if t - last_map >= 0.5:
@@ -382,6 +383,8 @@ def _drive_live(nav: Navigator, mapper, house, pose, seconds: float, dt: float =
                 pose[2] + cmd.w * dt)
         if not phases or phases[-1] != nav.status.phase:
             phases.append(nav.status.phase)
+        if trail is not None:
+            trail.append(pose)
         t += dt
     return pose, t, phases
 
@@ -409,6 +412,31 @@ def test_explores_a_growing_map_until_the_unseen_target_appears():
     footprint = np.array(ObjectNode(0, '', '', target['center'], target['size'], target['yaw']).footprint())
     assert float(polygon_distance(np.array([pose[:2]]), footprint)[0]) <= 1.0
     assert nav.plans >= 2
+
+
+@pytest.mark.parametrize('look_around_first', [True, False])
+def test_a_target_behind_the_robot_is_found_by_turning_before_walking(look_around_first):
+    from nav_fake_mapping import FakeMapper
+
+    from groundfm.sim.house import generate_house
+
+    house = generate_house(103).to_json()  # its only tv is 1.4 m from the spawn, behind the camera's 90 deg view
+    spawn = (house['spawn']['x'], house['spawn']['y'], house['spawn']['yaw'])
+    mapper = FakeMapper(house)
+    mapper.observe(spawn)
+    assert 'tv' not in {o['label'] for o in mapper.seen_objects()}
+    nav = Navigator(NavigationConfig(look_around_first=look_around_first), parse_instruction('go to the tv'), spawn)
+    trail = [spawn]
+
+    _drive_live(nav, mapper, house, spawn, 240.0, trail=trail)
+
+    assert nav.status.success, nav.status.message
+    xy = np.array([p[:2] for p in trail])
+    walked = float(np.linalg.norm(np.diff(xy, axis=0), axis=1).sum())
+    if look_around_first:
+        assert nav.scans == 1 and walked < 1.5, walked  # turned, saw the tv, went (the stop point is < 1.4 m away)
+    else:
+        assert nav.scans == 0 and walked > 1.5, walked  # walked to a frontier first
 
 
 def test_room_goal_beyond_the_mapped_area_is_planned_through_unknown_space():

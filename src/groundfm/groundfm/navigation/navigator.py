@@ -155,17 +155,16 @@ class Navigator:
                 self.status.reasoning = decision.think + ' Still looking around first.'
                 return decision  # finish the turn: it shows the whole surroundings before a frontier is chosen
             self._scan = None
+            if decision.exploring and self.cfg.look_around_first and self.scans == 0 and not scanning:
+                return self._start_scan(decision, pose, ' The target is not in view: first turn in place once to '
+                                                         'map the surroundings, then explore.')
             self.decision = decision
             self.status.reasoning = decision.think
             if decision.target is None:
                 if self.scans == 0 and not scanning:  # nothing to go to and nothing left to explore: look around once
-                    self._scan = [float(pose[2]), 0.0]
-                    self.scans += 1
-                    self.status.phase, self.status.subgoal, self.status.subgoal_xy = PHASE_EXPLORING, 'scan', None
-                    self.status.reasoning = decision.think.replace('; stop.', '.') + \
-                        ' Before giving up, turn in place once to map the surroundings.'
-                    self.decision = None
-                    return decision
+                    decision.think = decision.think.replace('; stop.', '.')
+                    return self._start_scan(decision, pose, ' Before giving up, turn in place once to map the '
+                                                            'surroundings.')
                 if not self._frontiers_reset and self.slow.visited_frontiers:  # the map has grown since: once more
                     self._frontiers_reset = True
                     self.slow.visited_frontiers.clear()
@@ -183,6 +182,15 @@ class Navigator:
                 self._next_chunk = -math.inf  # re-plan at the next fast tick
         return decision
 
+    def _start_scan(self, decision: Decision, pose, why: str) -> Decision:
+        """Begin a look-around turn in place (caller holds the lock); the slow system is asked again after it."""
+        self._scan = [float(pose[2]), 0.0]
+        self.scans += 1
+        self.status.phase, self.status.subgoal, self.status.subgoal_xy = PHASE_EXPLORING, 'scan', None
+        self.status.reasoning = decision.think + why
+        self.decision = None
+        return decision
+
     # --- fast system ----------------------------------------------------------------------------------------------
     def fast_tick(self, pose, now: float, dt: float, busy: bool = False) -> local.Command:
         """One servo tick at pose (x, y, yaw); in discrete mode `busy` says the last action is still running."""
@@ -198,12 +206,14 @@ class Navigator:
         xy = (pose[0], pose[1])
         if self._arrived(decision.target, xy):
             return self._on_arrival(decision, xy, dt)
-        if now >= self._next_chunk or self.path is None or self._planned_for is not decision:
+        if now >= self._next_chunk or self._planned_for is not decision:
             self._next_chunk = now + self.cfg.chunk_period_s
             if self._overlay is not None and self._overlay.stamp == id(grid):
                 grid = self._overlay
             if not self._plan_chunk(decision, grid, pose):
                 return self._stop('no path', dt)
+        if self.path is None:  # the last plan failed: try again at the next chunk, not at every tick
+            return self._stop('no path; re-planning at the next chunk', dt)
         if math.dist(self.path[-1], xy) <= PATH_END_M and not busy:  # the end of a path into the goal region
             if self._approach:  # only as near as the map allows: look again from here
                 self.path, self._approach, self._next_chunk = None, False, -math.inf
