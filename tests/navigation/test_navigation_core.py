@@ -245,20 +245,42 @@ def test_parser_rejects_malformed_outputs(text):
 
 def test_parser_reads_every_action_form():
     forms = {'goto object 12': ('goto', 'object', '12'), 'explore 1.5 -2.25': ('explore', 'frontier', '1.5 -2.25'),
-             'goto pose 3 4': ('goto', 'pose', '3 4'), 'stop': ('stop', '', '')}
+             'goto pose 3 4': ('goto', 'pose', '3 4'), 'stop': ('stop', '', ''),
+             'explore room bedroom_2': ('explore', 'search', 'bedroom_2')}
     for action, expected in forms.items():
         _, parsed = parse_output(f'<think>because</think> <action> {action} </action>')
         assert (parsed.verb, parsed.kind, parsed.arg) == expected
 
 
 def test_unseen_target_triggers_frontier_exploration():
-    slow = SlowSystem(parse_instruction('go to the fridge'))
+    slow = SlowSystem(parse_instruction('go to the lamp'))  # lamps are found in many rooms: no room prior
     frontiers = [Frontier((3.0, 3.0), 40), Frontier((9.0, 9.0), 10)]
 
     decision = slow.decide(_scene(), Observation((1.0, 1.0, 0.0), (1.0, 1.0), frontiers))
 
     assert decision.exploring and decision.action == 'explore 3.00 3.00'
-    assert 'not seen a fridge' in decision.think
+    assert 'not seen a lamp' in decision.think
+
+
+def test_an_unseen_room_bound_object_is_searched_for_in_its_room_first():
+    slow = SlowSystem(parse_instruction('go to the fridge'))
+    frontiers = [Frontier((3.0, 3.0), 40)]
+    obs = Observation((1.0, 1.0, 0.0), (1.0, 1.0), frontiers)
+
+    search = slow.decide(_scene(), obs)
+    slow.mark_frontier_visited(search.target.center)  # the navigator does this once it has looked around there
+    after = slow.decide(_scene(), obs)
+
+    assert search.exploring and search.action == 'explore room kitchen' and search.target.kind == 'search'
+    assert 'usually in a kitchen' in search.think
+    np.testing.assert_allclose(search.target.polygon.min(axis=0), [4.0, 0.0])
+    assert after.action == 'explore 3.00 3.00'  # searched already: back to frontiers
+    named = SlowSystem(parse_instruction('go to the table in the living room'))
+    scene = _scene()
+    scene.objects = [o for o in scene.objects if o.label != 'table']
+    assert named.decide(scene, obs).action == 'explore room living_room'
+    assert SlowSystem(parse_instruction('go to the chair next to the bed')).decide(scene, obs).action == \
+        'explore 3.00 3.00'  # the bed's room (bedroom) is not in this scene
 
 
 def test_replan_when_the_target_estimate_moves():
@@ -420,12 +442,12 @@ def test_a_target_behind_the_robot_is_found_by_turning_before_walking(look_aroun
 
     from groundfm.sim.house import generate_house
 
-    house = generate_house(103).to_json()  # its only tv is 1.4 m from the spawn, behind the camera's 90 deg view
+    house = generate_house(101).to_json()  # its only lamp is 1.9 m from the spawn, behind the camera's 90 deg view
     spawn = (house['spawn']['x'], house['spawn']['y'], house['spawn']['yaw'])
     mapper = FakeMapper(house)
     mapper.observe(spawn)
-    assert 'tv' not in {o['label'] for o in mapper.seen_objects()}
-    nav = Navigator(NavigationConfig(look_around_first=look_around_first), parse_instruction('go to the tv'), spawn)
+    assert 'lamp' not in {o['label'] for o in mapper.seen_objects()}
+    nav = Navigator(NavigationConfig(look_around_first=look_around_first), parse_instruction('go to the lamp'), spawn)
     trail = [spawn]
 
     _drive_live(nav, mapper, house, spawn, 240.0, trail=trail)
@@ -434,9 +456,9 @@ def test_a_target_behind_the_robot_is_found_by_turning_before_walking(look_aroun
     xy = np.array([p[:2] for p in trail])
     walked = float(np.linalg.norm(np.diff(xy, axis=0), axis=1).sum())
     if look_around_first:
-        assert nav.scans == 1 and walked < 1.5, walked  # turned, saw the tv, went (the stop point is < 1.4 m away)
+        assert nav.scans == 1 and walked < 1.6, walked  # turned, saw the lamp, went (its stop point is < 1.5 m away)
     else:
-        assert nav.scans == 0 and walked > 1.5, walked  # walked to a frontier first
+        assert nav.scans == 0 and walked > 3.0, walked  # walked to frontiers first
 
 
 def test_room_goal_beyond_the_mapped_area_is_planned_through_unknown_space():

@@ -48,6 +48,7 @@ SPECK_CELLS = 3  # occupied clusters smaller than this are depth speckle on a li
 APPROACH_MIN_M = 0.3  # an approach path shorter than this makes no progress: it counts as a planning failure [m]
 SCAN_RATE = 0.6  # yaw rate of the look-around turn [rad/s]
 SCAN_ANGLE = 2 * math.pi - 0.2  # a look-around turn is complete after this much rotation [rad]
+SCAN_SPACING_M = 1.5  # entering a room to search within this of the last look-around does not turn again [m]
 
 
 @dataclass
@@ -68,7 +69,7 @@ def goal_mask(target: Target, grid: Grid, cfg: NavigationConfig) -> np.ndarray:
     """Boolean (h, w) of cells the fast system may stop in for this target."""
     rows, cols = np.mgrid[0:grid.shape[0], 0:grid.shape[1]]
     centres = grid.center_of(np.stack([rows, cols], axis=-1)).reshape(-1, 2)
-    if target.kind == 'room':
+    if target.kind in ('room', 'search'):
         x0, y0 = target.polygon.min(axis=0)
         x1, y1 = target.polygon.max(axis=0)
         inset = min(ROOM_INSET_M, 0.25 * (x1 - x0), 0.25 * (y1 - y0))
@@ -112,6 +113,7 @@ class Navigator:
         self._approach = False  # the current path only approaches a goal that the map shows cut off
         self._scan: list[float] | None = None  # look-around turn in progress: [last yaw, turned so far] [rad]
         self.scans = 0  # look-around turns done
+        self._scan_xy: tuple[float, float] | None = None  # where the last look-around turn started
         self._frontiers_reset = False  # the visited-frontier list was cleared once for a second pass
         self._progress: tuple[float, float, float] | None = None  # (x, y, time) where progress was last seen
         self._last_tick = -math.inf
@@ -185,6 +187,7 @@ class Navigator:
     def _start_scan(self, decision: Decision, pose, why: str) -> Decision:
         """Begin a look-around turn in place (caller holds the lock); the slow system is asked again after it."""
         self._scan = [float(pose[2]), 0.0]
+        self._scan_xy = (float(pose[0]), float(pose[1]))
         self.scans += 1
         self.status.phase, self.status.subgoal, self.status.subgoal_xy = PHASE_EXPLORING, 'scan', None
         self.status.reasoning = decision.think + why
@@ -205,7 +208,7 @@ class Navigator:
             return self._stop('waiting for the slow system' if grid is not None else 'waiting for a map', dt)
         xy = (pose[0], pose[1])
         if self._arrived(decision.target, xy):
-            return self._on_arrival(decision, xy, dt)
+            return self._on_arrival(decision, pose, dt)
         if now >= self._next_chunk or self._planned_for is not decision:
             self._next_chunk = now + self.cfg.chunk_period_s
             if self._overlay is not None and self._overlay.stamp == id(grid):
@@ -220,7 +223,7 @@ class Navigator:
                 if self._plan_failures >= MAX_PLAN_FAILURES:
                     self._finish(False, f'no path to {decision.target.name}: the map shows it cut off')
                 return self._stop('approach reached; re-planning', dt)
-            return self._on_arrival(decision, xy, dt)
+            return self._on_arrival(decision, pose, dt)
         command = self._follow(pose, dt, busy)
         self._watch_blockage(command, self._planned_grid or grid, now)
         return self._watch_progress(decision, pose, now, dt) or command
@@ -239,7 +242,7 @@ class Navigator:
         self._progress = (float(pose[0]), float(pose[1]), now)
         gap = decision.target.distance(pose[:2])
         if decision.target.kind == 'object' and gap <= self.cfg.goal_tolerance_m - STOP_SHORT_MARGIN_M:
-            return self._on_arrival(decision, pose[:2], dt, f' (stopped {gap:.2f} m from it, short of '
+            return self._on_arrival(decision, pose, dt, f' (stopped {gap:.2f} m from it, short of '
                                                            f'{self.cfg.stop_distance_m:g} m: the way ahead is blocked)')
         if decision.exploring:
             self.slow.mark_frontier_visited(decision.target.center)
@@ -404,7 +407,7 @@ class Navigator:
         return local.Command(v, w, note=note)
 
     def _arrived(self, target: Target, xy) -> bool:
-        if target.kind == 'room':
+        if target.kind in ('room', 'search'):
             x0, y0 = target.polygon.min(axis=0)
             x1, y1 = target.polygon.max(axis=0)
             inset = min(ROOM_INSET_M, 0.25 * (x1 - x0), 0.25 * (y1 - y0)) * 0.6
@@ -413,7 +416,7 @@ class Navigator:
                                                                                                 POINT_GOAL_M + 0.05)
         return target.distance(xy) <= radius
 
-    def _on_arrival(self, decision: Decision, xy, dt: float, note: str = '') -> local.Command:
+    def _on_arrival(self, decision: Decision, pose, dt: float, note: str = '') -> local.Command:
         self.path, self.chunk = None, []
         self._progress, self.recoveries = None, 0
         if decision.exploring:
@@ -421,6 +424,10 @@ class Navigator:
             with self._lock:
                 self.decision = None
                 self._want_slow = True
+                rescan = self._scan_xy is None or math.dist(self._scan_xy, pose[:2]) > SCAN_SPACING_M
+                if decision.target.kind == 'search' and rescan:  # inside the room to search: look all around it
+                    self._start_scan(decision, pose, f' In {decision.target.ref}: look around.')
+                    self._want_slow = False
             return self._stop('frontier reached; looking again', dt)
         self.slow.advance()
         with self._lock:

@@ -3,7 +3,8 @@
 Every backend writes Nav-R1's output format, `<think>…</think><action>…</action>`, and one parser (`parse_output`)
 turns it into a sub-goal, so the scripted `RuleReasoner` and the transformers `VlmReasoner` are interchangeable.
 Action grammar (one per output):
-  goto object <id>  |  goto room <name>  |  goto door <index>  |  goto pose <x> <y>  |  explore <x> <y>  |  stop
+  goto object <id>  |  goto room <name>  |  goto door <index>  |  goto pose <x> <y>  |  explore <x> <y>  |
+  explore room <name>  |  stop
 Nav-R1 (arXiv 2509.10884) emits a latent goal summary h_t for its fast system; here h_t is explicit: the sub-goal
 region (an object footprint, a room rectangle, a doorway or a point) that the fast system plans to.
 
@@ -22,6 +23,13 @@ from groundfm.navigation.instructions import Referent, SubGoal
 from groundfm.navigation.planner import Frontier, polygon_distance
 
 NEAR_M = 1.5  # 'next to' / 'near': anchor footprint within this distance [m]
+SEARCHED_M = 0.75  # a room counts as searched once an explored point lies this close to its centre [m]
+# Common-sense places of strongly room-bound classes, as a language model would know them (written here, not read from
+# the sim). Classes found in many rooms (chair, table, lamp, plant, box, shelf, cabinet) have no prior.
+ROOM_PRIORS: dict[str, tuple[str, ...]] = {
+    'fridge': ('kitchen',), 'bed': ('bedroom',), 'sofa': ('living_room',), 'tv': ('living_room', 'bedroom'),
+    'toilet': ('bathroom',), 'bathtub': ('bathroom',), 'desk': ('office',),
+}
 
 
 # --- the scene graph --------------------------------------------------------------------------------------------------
@@ -120,7 +128,8 @@ class SceneGraph:
 
 @dataclass(frozen=True)
 class Target:
-    """A sub-goal region: kind 'object' | 'room' | 'door' | 'pose' | 'frontier', a polygon (k, 2) [m], a name."""
+    """A sub-goal region: kind 'object' | 'room' | 'door' | 'pose' | 'frontier' | 'search' (a room to look for
+    something in), a polygon (k, 2) [m], a name."""
 
     kind: str
     name: str  # e.g. 'object: red chair #12', 'room: kitchen'
@@ -148,9 +157,9 @@ def object_target(obj: ObjectNode) -> Target:
                   str(obj.id))
 
 
-def room_target(room: RoomNode) -> Target:
-    """A room as a target."""
-    return Target('room', f'room: {room.name}', room.polygon(), room.name)
+def room_target(room: RoomNode, kind: str = 'room') -> Target:
+    """A room as a target (kind 'search': a room to explore for something not seen yet)."""
+    return Target(kind, f'{kind}: {room.name}', room.polygon(), room.name)
 
 
 def point_target(kind: str, name: str, xy, ref: str = '') -> Target:
@@ -259,6 +268,24 @@ def _ground_room(ref: Referent, scene: SceneGraph, robot_xy) -> tuple[Target | N
     return None, f'I do not know where the {nice} is yet.'
 
 
+def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=()) -> tuple[RoomNode | None, str]:
+    """The nearest room not searched yet where the sub-goal's unseen object is likely to be: the room the
+    instruction names ('the table in the kitchen'), else a common-sense prior for its class (or its anchor's class),
+    None when there is no prior or every such room was searched; with a one-sentence reason."""
+    for ref in (goal.target, goal.anchor):
+        if ref is None or ref.kind != 'object':
+            continue
+        kinds = (ref.room,) if ref.room else ROOM_PRIORS.get(ref.label, ())
+        rooms = [r for r in scene.rooms if r.kind in kinds]
+        left = [r for r in rooms if not any(math.dist(room_target(r).center, v) < SEARCHED_M for v in explored)]
+        if left:
+            room = min(left, key=lambda r: float(polygon_distance(np.asarray([robot_xy], float), r.polygon())[0]))
+            where = (f'the instruction puts it in the {room.kind.replace("_", " ")}' if ref.room else
+                     f'a {ref.label} is usually in a {room.kind.replace("_", " ")}')
+            return room, f'Since {where}, search {room.name} first.'
+    return None, ''
+
+
 def _anchor_regions(ref: Referent, scene: SceneGraph, robot_xy) -> list[np.ndarray]:
     if ref.kind == 'object':
         return [o.footprint() for o in scene.objects
@@ -281,7 +308,8 @@ class ParsedAction:
 
 _TRACE = re.compile(r'<think>(?P<think>.*?)</think>\s*<action>(?P<action>.*?)</action>', re.DOTALL)
 _ACTION = re.compile(r'^\s*(?:(?P<goto>goto)\s+(?P<kind>object|room|door|pose)\s+(?P<arg>[\w.\- ]+?)|'
-                     r'(?P<explore>explore)\s+(?P<ex>-?\d+(?:\.\d+)?\s+-?\d+(?:\.\d+)?)|(?P<stop>stop))\s*$')
+                     r'(?P<explore>explore)\s+(?:room\s+(?P<room>[\w\- ]+?)|'
+                     r'(?P<ex>-?\d+(?:\.\d+)?\s+-?\d+(?:\.\d+)?))|(?P<stop>stop))\s*$')
 
 
 class ParseError(ValueError):
@@ -301,9 +329,12 @@ def parse_output(text: str) -> tuple[str, ParsedAction]:
     action = match.group('action').strip().lower()
     m = _ACTION.match(action)
     if not m:
-        raise ParseError(f'unknown action {action!r}: expected goto object|room|door|pose ARG, explore X Y or stop')
+        raise ParseError(f'unknown action {action!r}: expected goto object|room|door|pose ARG, explore X Y, '
+                         'explore room NAME or stop')
     if m.group('goto'):
         return match.group('think').strip(), ParsedAction('goto', m.group('kind'), m.group('arg').strip())
+    if m.group('room'):
+        return match.group('think').strip(), ParsedAction('explore', 'search', m.group('room').strip())
     if m.group('explore'):
         return match.group('think').strip(), ParsedAction('explore', 'frontier', ' '.join(m.group('ex').split()))
     return match.group('think').strip(), ParsedAction('stop')
@@ -313,6 +344,11 @@ def target_of(action: ParsedAction, scene: SceneGraph, start_xy) -> Target | Non
     """The region an action refers to, or None for stop; raises ParseError when the reference is unknown."""
     if action.verb == 'stop':
         return None
+    if action.kind in ('room', 'search'):
+        room = scene.room(action.arg.replace(' ', '_'))
+        if room is None:
+            raise ParseError(f'no room {action.arg!r} in the scene graph')
+        return room_target(room, action.kind)
     if action.verb == 'explore' or action.kind == 'pose':
         try:
             x, y = (float(v) for v in action.arg.split())
@@ -327,11 +363,6 @@ def target_of(action: ParsedAction, scene: SceneGraph, start_xy) -> Target | Non
         if obj is None:
             raise ParseError(f'no object #{action.arg} in the scene graph')
         return object_target(obj)
-    if action.kind == 'room':
-        room = scene.room(action.arg.replace(' ', '_'))
-        if room is None:
-            raise ParseError(f'no room {action.arg!r} in the scene graph')
-        return room_target(room)
     door = scene.doors[int(action.arg)] if action.arg.isdigit() and int(action.arg) < len(scene.doors) else None
     if door is None:
         raise ParseError(f'no door #{action.arg}')
@@ -389,6 +420,9 @@ class RuleReasoner:
             dist = target.distance(xy)
             return format_output(f'{head} {why} It is {dist:.1f} m away in a straight line; go there.',
                                  f'goto {target.kind} {target.ref}')
+        room, reason = room_to_search(goal, scene, xy, obs.visited_frontiers)
+        if room is not None:
+            return format_output(f'{head} {why} {reason} Walk into it and look around.', f'explore room {room.name}')
         from groundfm.navigation.planner import select_frontier
 
         frontier = select_frontier(obs.frontiers, xy, obs.visited_frontiers)
