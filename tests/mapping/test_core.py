@@ -9,7 +9,7 @@ import torch
 from groundfm.mapping.config import MapConfig, VolSplatConfig
 from groundfm.mapping.feedforward import pm_loss, umeyama
 from groundfm.mapping.objects import color_name, extract_objects
-from groundfm.mapping.occupancy import FREE, OCCUPIED, UNKNOWN, occupancy_from_points
+from groundfm.mapping.occupancy import FREE, OCCUPIED, UNKNOWN, occupancy_from_map, occupancy_from_points
 from groundfm.mapping.rasterizer import Camera, _reference_render, render
 from groundfm.mapping.sparse_conv import (
     SparseDown,
@@ -276,6 +276,31 @@ def test_render_of_a_fitted_surfel_map_reproduces_a_flat_colour():
     colour = (out[centre] / acc[centre][..., None]).numpy()  # black background behind a partly covered pixel
     np.testing.assert_allclose(colour, np.broadcast_to(rgb[centre] / 255.0, colour.shape), atol=0.01)
     np.testing.assert_allclose(d[centre].numpy(), 1.0, atol=0.02)
+
+
+def test_a_stereo_outlier_seen_through_by_later_views_is_free_space_not_an_obstacle():
+    rng = np.random.default_rng(3)
+    vmap = VoxelMap(MapConfig(occupancy_resolution=0.05))
+    rgb, floor, pose = _plane_frame(rng, height=1.0)
+    outlier = floor.copy()
+    outlier[8:12, 12:16] = 0.5  # a mismatch floating 0.5 m above the floor, in one frame
+    post = np.zeros((24, 32), np.float32)
+    post[:, 20:] = 1.0  # a real post standing 0.5 m high elsewhere, seen by every frame
+    vmap.integrate(rgb, np.minimum(outlier, 1.0 - 0.5 * (post > 0)), K, pose)
+    blob_xy = (pose @ np.r_[(13.5 - K[0, 2]) / K[0, 0] * 0.5, (9.5 - K[1, 2]) / K[1, 1] * 0.5, 0.5, 1.0])[:2]
+    post_xy = (pose @ np.r_[(26 - K[0, 2]) / K[0, 0] * 0.5, (12 - K[1, 2]) / K[1, 1] * 0.5, 0.5, 1.0])[:2]
+    assert occupancy_from_map(vmap).value_at(*blob_xy) == OCCUPIED  # one frame: indistinguishable from a post
+
+    for _ in range(3):  # later views see the floor through the outlier, and the post again
+        vmap.integrate(rgb, np.minimum(floor, 1.0 - 0.5 * (post > 0)), K, pose)
+
+    grid = occupancy_from_map(vmap)
+    assert grid.value_at(*blob_xy) == FREE
+    assert grid.value_at(*post_xy) == OCCUPIED
+    slots = vmap.slots()
+    assert vmap.free_space(slots).sum() == ((vmap.misses[slots] > 0) & (vmap.hits[slots] == 1)).sum() > 0
+    restored = VoxelMap.from_state(vmap.state_dict())
+    np.testing.assert_array_equal(restored.free_space(restored.slots()), vmap.free_space(slots))
 
 
 def test_occupancy_of_a_known_box():

@@ -529,12 +529,13 @@ def test_the_best_colour_match_wins_over_a_nearer_weaker_one():
     assert target.ref == '4' and green.ref == '13'
 
 
-def _held_by_a_phantom(object_x: float, phantom_x: float):
-    """Drive to a fridge while stereo noise that never clears stands across the whole corridor at phantom_x."""
+def _held_by_a_phantom(object_x: float, phantom_x: float, trail: list | None = None, half_width: float = 3.0):
+    """Drive to a fridge while stereo noise that never clears stands across the corridor at phantom_x (|y| <=
+    half_width); trail, when given, collects every (pose, command)."""
     nav = Navigator(NavigationConfig(), parse_instruction('go to the fridge'), (0.0, 0.0, 0.0))
     nav.set_map(Grid(np.zeros((120, 200), np.int8), (-2.0, -3.0), 0.05))
     nav.set_scene(SceneGraph([ObjectNode(1, 'fridge', 'white', (object_x, 0.0, 0.9), (0.4, 0.4, 1.8))]))
-    phantom = np.stack([np.full(200, phantom_x), np.linspace(-3.0, 3.0, 200)], axis=1)
+    phantom = np.stack([np.full(200, phantom_x), np.linspace(-half_width, half_width, 200)], axis=1)
     pose, t, last_slow = (0.0, 0.0, 0.0), 0.0, -math.inf
     while not nav.status.done and t < 120.0:
         nav.set_depth_obstacles(phantom, t)
@@ -542,6 +543,8 @@ def _held_by_a_phantom(object_x: float, phantom_x: float):
             nav.slow_update(pose, t)
             last_slow = t
         cmd = nav.fast_tick(pose, t, 0.05)
+        if trail is not None:
+            trail.append((pose, cmd))
         pose = (pose[0] + cmd.v * math.cos(pose[2]) * 0.05, pose[1] + cmd.v * math.sin(pose[2]) * 0.05,
                 pose[2] + cmd.w * 0.05)
         t += 0.05
@@ -560,3 +563,17 @@ def test_stuck_far_from_the_goal_looks_around_then_gives_up_with_a_reason():
 
     assert not nav.status.success and 'stuck' in nav.status.message, nav.status.message
     assert nav.recoveries == 2 and pose[0] < 1.45 and t < 60.0
+
+
+def test_wedged_against_an_obstacle_it_backs_up_before_turning_to_look():
+    trail: list = []
+    nav, pose, _t = _held_by_a_phantom(object_x=4.0, phantom_x=0.4, trail=trail, half_width=0.6)  # cannot even turn
+
+    backing = [i for i, (_p, cmd) in enumerate(trail) if cmd.v < 0]
+    assert nav.backups == 1 and backing, nav.status.message
+    assert min(p[0] for p, _ in trail) <= -0.25  # it reversed about BACKUP_M along the way it came
+    after = trail[backing[-1] + 1:]
+    assert any(abs(cmd.w) > 0.3 and cmd.v == 0.0 for _p, cmd in after)  # then turned in place to look again
+    assert all(cmd.v >= 0 for _p, cmd in trail[:backing[0]])  # never reverses while it can still make progress
+    assert nav.status.success, nav.status.message  # then found the way around the obstacle
+    assert math.dist(pose[:2], (4.0, 0.0)) <= nav.cfg.goal_tolerance_m + 0.2

@@ -120,7 +120,8 @@ class _Observer:
 
     def navigate(self, instruction: str, timeout: float, timeout_s: float = 0.0) -> tuple[object, list[str]]:
         """Send one Navigate goal (timeout_s: the goal's own limit in sim seconds, 0 = the node's default) and wait
-        up to timeout wall seconds for its result; returns (result, feedback lines)."""
+        up to timeout wall seconds for its result; returns (result, feedback lines: each change of phase or sub-goal,
+        and each new reasoning text indented by four spaces, which is not printed)."""
         from rclpy.action import ActionClient
 
         from groundfm_interfaces.action import Navigate
@@ -129,11 +130,16 @@ class _Observer:
         if not client.wait_for_server(timeout_sec=30.0):
             raise RuntimeError('no navigate action server: is the navigation node running (navigation:=true)?')
         feedback: list[str] = []
+        last = {'line': '', 'reasoning': ''}
 
         def on_feedback(msg) -> None:
             fb = msg.feedback
             line = f'[{fb.phase}] {fb.current_subgoal} ({fb.distance_remaining:.2f} m left)'
-            if not feedback or feedback[-1] != line:
+            if fb.reasoning and fb.reasoning != last['reasoning']:
+                last['reasoning'] = fb.reasoning
+                feedback.append(f'    {fb.reasoning}')
+            if line != last['line']:
+                last['line'] = line
                 feedback.append(line)
                 if not self.quiet:
                     print(line, flush=True)

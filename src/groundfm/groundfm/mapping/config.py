@@ -28,6 +28,10 @@ class MapConfig:
     obstacle_max_height: float = 0.60  # occupied band above the floor: upper edge (robot height + margin) [m]
     occupancy_min_points: int = 2  # voxels with fewer lifted points do not mark a cell occupied
     object_min_voxels: int = 10  # instances with fewer labelled voxels are not reported
+    see_through_margin_m: float = 0.06  # a voxel this far in front of the surface its pixel sees is passed through [m]
+    see_through_rel: float = 0.05  # ... or this share of that depth, whichever is larger (0 margin: no free space)
+    see_through_window: int = 100  # the test covers voxels seen in this many latest keyframes (bounds its cost)
+    see_through_ratio: float = 0.5  # voxels passed through more than this times their surface was seen are free space
     label_margin_px: int = 2  # a pixel votes its label only if all pixels this close share label and surface [px]
     label_depth_step: float = 0.1  # ... and their depths lie within this factor of each other (1 + step)
     publish_period_s: float = 1.0  # map/gaussians, map/occupancy and map/objects at most this often [s]
@@ -94,6 +98,13 @@ _DESCRIPTIONS = {
     'obstacle_max_height': ('Occupied band above the floor, upper edge [m]', 0.01, 10.0),
     'occupancy_min_points': ('Voxels with fewer points do not mark a cell occupied', 1, 1000),
     'object_min_voxels': ('Instances with fewer labelled voxels are not reported', 1, 100_000),
+    'see_through_margin_m': ('A voxel this far in front of the surface its pixel sees was passed through by the ray '
+                             '(free-space evidence; 0 = off) [m]', 0.0, 10.0),
+    'see_through_rel': ('... or this share of the seen depth, whichever is larger [-]', 0.0, 1.0),
+    'see_through_window': ('Free-space test on voxels seen in this many latest keyframes (bounds its cost)', 1,
+                           100_000),
+    'see_through_ratio': ('Voxels passed through more than this times they were seen are free space: not occupied, '
+                          'not an object [-]', 0.0, 1000.0),
     'label_margin_px': ('A pixel votes its instance label only if all pixels within this margin share the label '
                         'and one smooth depth surface (0 = every pixel votes) [px]', 0, 32),
     'label_depth_step': ('Depths within the label margin must agree within this relative step [-]', 0.0, 10.0),

@@ -302,8 +302,10 @@ class MappingNode(Node):
             slots = self.vmap.slots()
             g = self.gmap.gaussians(slots)
             grid = occupancy_from_map(self.vmap, cfg)
-            objs = extract_objects(self.vmap.centroids(slots), self.vmap.count[slots], self.vmap.label[slots],
-                                   self.vmap.label_votes[slots], g.dc_rgb().numpy(), self._label_table,
+            solid = ~self.vmap.free_space(slots)  # objects only from voxels that no later view saw through
+            objs = extract_objects(self.vmap.centroids(slots)[solid], self.vmap.count[slots][solid],
+                                   self.vmap.label[slots][solid], self.vmap.label_votes[slots][solid],
+                                   g.dc_rgb().numpy()[solid], self._label_table,
                                    cfg.object_min_voxels) if self._label_table else []
         self._pub_cloud.publish(gaussians_to_cloud(g, header))
         self._last_occupancy = occupancy_to_msg(grid, header, cfg.floor_z)

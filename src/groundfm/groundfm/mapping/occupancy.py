@@ -2,6 +2,7 @@
 
 Cell values: 0 free, 100 occupied, -1 unknown. Row-major, row 0 at the origin's y; `origin` is the map-frame (x, y)
 [m] of the lower-left corner of cell (0, 0); `resolution` is the cell edge [m].
+Voxels that later views saw through (VoxelMap.free_space: stereo outliers floating in the air) are left out.
 A cell is occupied when a voxel with at least `occupancy_min_points` points has its centroid in the height band
 [floor_z + obstacle_min_height, floor_z + obstacle_max_height]; free when it holds observed floor (a voxel centroid
 within floor_tolerance of floor_z) and nothing occupied; unknown otherwise. Objects hanging above the band (table
@@ -71,6 +72,7 @@ def occupancy_from_points(points: np.ndarray, counts: np.ndarray, cfg: MapConfig
 
 
 def occupancy_from_map(vmap: VoxelMap, cfg: MapConfig | None = None) -> OccupancyGrid2D:
-    """Occupancy of every live voxel of the map."""
+    """Occupancy of the live voxels of the map that are not free space (seen through more than seen)."""
     slots = vmap.slots()
+    slots = slots[~vmap.free_space(slots)]
     return occupancy_from_points(vmap.centroids(slots), vmap.count[slots], cfg or vmap.cfg)

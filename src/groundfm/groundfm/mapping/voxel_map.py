@@ -6,9 +6,12 @@ in voxel round(P / voxel_size) (step 3), whose centre is index * voxel_size.
 
 Per voxel the map keeps the running mean of 18 per-point channels (colour, squared colour, position relative to the
 voxel centre and its outer products, unit direction to the camera), the point count, the keyframe it was last seen
-in, a streaming-majority instance label and its 27-neighbour table. Only the voxels a keyframe touches are updated,
-so the cost per keyframe depends on the image, not on the map size: the hash table is open-addressing and
-vectorised (amortised O(1) per key), and neighbours are linked once when a voxel is created.
+in, a streaming-majority instance label, free-space evidence (keyframes that saw the voxel's surface, `hits`, and
+keyframes whose rays passed through it to a farther surface, `misses`: stereo outliers floating in free space are seen
+through again and again, real surfaces are not) and its 27-neighbour table. Only the voxels a keyframe touches are
+updated, so the cost per keyframe depends on the image, not on the map size: the hash table is open-addressing and
+vectorised (amortised O(1) per key), and neighbours are linked once when a voxel is created. The free-space test
+projects the voxels seen in the last `see_through_window` keyframes (a bounded set) into each new keyframe.
 
 Memory policy: at most `voxel_budget` live voxels. When an insert goes over the budget, the least recently seen
 voxels (oldest `last_seen` keyframe, fewest points first among equals) are evicted until `evict_fraction` of the
@@ -210,6 +213,8 @@ class VoxelMap:
         grow('mean', (CHANNELS,), np.float32, 0.0)
         grow('label', (), np.int32, -1)
         grow('label_votes', (), np.float32, 0.0)
+        grow('hits', (), np.float32, 0.0)
+        grow('misses', (), np.float32, 0.0)
         grow('last_seen', (), np.int32, -1)
         grow('nbr', (27,), np.int32, -1)
         grow('alive', (), bool, False)
@@ -237,8 +242,8 @@ class VoxelMap:
 
     def nbytes(self) -> int:
         """Bytes held by the per-voxel arrays and the hash table."""
-        arrays = [self.key, self.count, self.mean, self.label, self.label_votes, self.last_seen, self.nbr, self.alive,
-                  self._hash._keys, self._hash._vals, self._free]
+        arrays = [self.key, self.count, self.mean, self.label, self.label_votes, self.hits, self.misses, self.last_seen,
+                  self.nbr, self.alive, self._hash._keys, self._hash._vals, self._free]
         return int(sum(a.nbytes for a in arrays))
 
     # --- per-voxel quantities -------------------------------------------------------------------------------------
@@ -342,12 +347,15 @@ class VoxelMap:
             self.count[fresh] = 0.0
             self.mean[fresh] = 0.0
             self.label[fresh], self.label_votes[fresh] = -1, 0.0
+            self.hits[fresh], self.misses[fresh] = 0.0, 0.0
             self._link(fresh)
         n_old = self.count[slots]
         w = (nb / (n_old + nb))[:, None]
         self.mean[slots] = (self.mean[slots] + (bmean - self.mean[slots]) * w).astype(np.float32)
         self.count[slots] = n_old + nb
         self.last_seen[slots] = self.keyframes
+        self.hits[slots] += 1.0
+        self._see_through(depth, k, t_map_cam, slots)
         if labels is not None:
             labels = trusted_labels(labels, depth, cfg.label_margin_px, cfg.label_depth_step)
             self._vote(slots, inv, labels.reshape(-1)[pix].astype(np.int64))
@@ -356,6 +364,38 @@ class VoxelMap:
         if evicted:
             self.touched = self.touched[self.alive[self.touched]]
         return IntegrateStats(len(pts), len(slots), created, evicted)
+
+    def _see_through(self, depth: np.ndarray, k: np.ndarray, t_map_cam: np.ndarray, hit: np.ndarray) -> None:
+        """Count a miss for every voxel seen in the last see_through_window keyframes (not hit by this one) that lies
+        in front of the surface its pixel sees, by more than max(see_through_margin_m, see_through_rel * depth): the
+        ray passed through it."""
+        cfg = self.cfg
+        if cfg.see_through_margin_m <= 0:
+            return
+        live = np.flatnonzero(self.alive & (self.last_seen >= self.keyframes - cfg.see_through_window)).astype(np.int32)
+        pts = self.centroids(live) - t_map_cam[:3, 3]
+        if not len(live):
+            return
+        near = np.einsum('ij,ij->i', pts, pts) < cfg.max_depth ** 2  # cheap cut before the projection
+        live, pc = live[near], pts[near] @ t_map_cam[:3, :3]  # map -> optical: R^T (p - t), as row vectors
+        z = pc[:, 2]
+        front = z > cfg.min_depth
+        live, pc, z = live[front], pc[front], z[front]
+        h, w = depth.shape
+        u = np.round(k[0, 0] * pc[:, 0] / z + k[0, 2]).astype(np.int64)
+        v = np.round(k[1, 1] * pc[:, 1] / z + k[1, 2]).astype(np.int64)
+        inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+        live, z = live[inside], z[inside]
+        seen = depth[v[inside], u[inside]]
+        through = np.isfinite(seen) & (seen <= cfg.max_depth) & (
+            z < seen - np.maximum(cfg.see_through_margin_m, cfg.see_through_rel * seen))
+        miss = live[through]
+        miss = miss[~np.isin(miss, hit)]
+        self.misses[miss] += 1.0
+
+    def free_space(self, slots: np.ndarray) -> np.ndarray:
+        """(n,) bool: voxels seen through more often than see_through_ratio times their surface was seen."""
+        return self.misses[slots] > self.cfg.see_through_ratio * self.hits[slots]
 
     def _link(self, fresh: np.ndarray) -> None:
         """Fill the neighbour table rows of new voxels and the back-links of their neighbours."""
@@ -412,6 +452,7 @@ class VoxelMap:
         self.key[slots] = -1
         self.nbr[slots] = -1
         self.count[slots] = 0.0
+        self.hits[slots], self.misses[slots] = 0.0, 0.0
         self.last_seen[slots] = -1
         if self._nfree + len(slots) > len(self._free):
             self._free = np.concatenate([self._free, np.empty(len(slots), np.int32)])
@@ -423,7 +464,8 @@ class VoxelMap:
         """Every live voxel's state, in slot order, plus the map's counters (numpy arrays)."""
         s = self.slots()
         return {'key': self.key[s], 'count': self.count[s], 'mean': self.mean[s], 'label': self.label[s],
-                'label_votes': self.label_votes[s], 'last_seen': self.last_seen[s],
+                'label_votes': self.label_votes[s], 'hits': self.hits[s], 'misses': self.misses[s],
+                'last_seen': self.last_seen[s],
                 'keyframes': np.array(self.keyframes, np.int64), 'voxel_size': np.array(self.cfg.voxel_size)}
 
     def save(self, path: str | Path) -> Path:
@@ -451,6 +493,8 @@ class VoxelMap:
         vmap.key[slots] = state['key']
         for name in ('count', 'mean', 'label', 'label_votes', 'last_seen'):
             getattr(vmap, name)[slots] = state[name]
+        for name in ('hits', 'misses'):  # maps saved before free-space evidence have none: every voxel counts as seen
+            getattr(vmap, name)[slots] = state[name] if name in state else (1.0 if name == 'hits' else 0.0)
         vmap.alive[slots] = True
         vmap._hash.insert(state['key'], slots)
         vmap._link(slots)

@@ -17,6 +17,7 @@ from groundfm.navigation import local
 from groundfm.navigation.config import NavigationConfig
 from groundfm.navigation.instructions import SubGoal
 from groundfm.navigation.planner import (
+    OCCUPIED,
     Costmap,
     Grid,
     PlanResult,
@@ -48,6 +49,9 @@ SPECK_CELLS = 3  # occupied clusters smaller than this are depth speckle on a li
 APPROACH_MIN_M = 0.3  # an approach path shorter than this makes no progress: it counts as a planning failure [m]
 SCAN_RATE = 0.6  # yaw rate of the look-around turn [rad/s]
 SCAN_ANGLE = 2 * math.pi - 0.2  # a look-around turn is complete after this much rotation [rad]
+BACKUP_M = 0.3  # stuck with an obstacle at the body: first back up this far along the way it came [m]
+BACKUP_SPEED = 0.15  # reverse speed of the back-up [m/s]
+BACKUP_S = 4.0  # a back-up ends after this long even if short of BACKUP_M [s]
 SCAN_SPACING_M = 1.5  # entering a room to search within this of the last look-around does not turn again [m]
 
 
@@ -88,7 +92,8 @@ class Navigator:
         self.cfg = cfg
         self.slow = SlowSystem(goals, backend, cfg.replan_distance_m)
         self.start = (float(start_pose[0]), float(start_pose[1]))
-        self.limiter = local.VelocityLimiter(cfg.max_speed, cfg.max_yaw_rate, cfg.max_accel, cfg.max_yaw_accel)
+        self.limiter = local.VelocityLimiter(cfg.max_speed, cfg.max_yaw_rate, cfg.max_accel, cfg.max_yaw_accel,
+                                             max_reverse=BACKUP_SPEED)  # only a back-up ever asks for reverse
         self.max_speed = max_speed if max_speed > 0 else cfg.max_speed
         self.guard = local.DepthGuard(cfg.stop_clearance_m, cfg.slow_clearance_m)
         self.grid: Grid | None = None
@@ -114,6 +119,8 @@ class Navigator:
         self._scan: list[float] | None = None  # look-around turn in progress: [last yaw, turned so far] [rad]
         self.scans = 0  # look-around turns done
         self._scan_xy: tuple[float, float] | None = None  # where the last look-around turn started
+        self._backup: tuple[float, float, float] | None = None  # back-up in progress: (x, y, time) where it began
+        self.backups = 0  # back-ups done
         self._frontiers_reset = False  # the visited-frontier list was cleared once for a second pass
         self._progress: tuple[float, float, float] | None = None  # (x, y, time) where progress was last seen
         self._last_tick = -math.inf
@@ -202,6 +209,8 @@ class Navigator:
         if self.status.done:
             self.limiter.reset()
             return local.Command(discrete=local.STOP if self._discrete else '', note='done')
+        if self._backup is not None:
+            return self._backup_tick(pose, now, dt)
         if self._scan is not None:
             return self._scan_tick(pose, dt, busy)
         if decision is None or decision.target is None or grid is None:
@@ -251,11 +260,42 @@ class Navigator:
                                 f'{MAX_RECOVERIES} look-around turns')
             return self._stop('stuck', dt)
         self.recoveries += 1
+        wedged = not local.turn_is_clear(pose, self.guard.obstacles)
         with self._lock:
             self._scan = [float(pose[2]), 0.0]
             self.decision, self.path, self._overlay = None, None, None
+            if wedged and not self._discrete and self._rear_is_clear(self._planned_grid or self.grid, pose):
+                self._backup = (float(pose[0]), float(pose[1]), now)
+                self.backups += 1
+                self.status.reasoning += (f' No progress and an obstacle at the body: back up {BACKUP_M:g} m, turn in '
+                                          'place to look again, then re-plan.')
+                return self._stop('stuck: backing up', dt)
             self.status.reasoning += ' No progress: turn in place to look again, then re-plan.'
         return self._stop('stuck: looking around', dt)
+
+    def _rear_is_clear(self, grid: Grid | None, pose) -> bool:
+        """True when the map shows no obstacle in the strip the body sweeps backing up BACKUP_M (unknown is clear:
+        the robot came that way)."""
+        if grid is None:
+            return False
+        c, s = math.cos(pose[2]), math.sin(pose[2])
+        back = np.linspace(-local.BODY_LENGTH_M / 2 - BACKUP_M, -local.BODY_LENGTH_M / 2, 8)
+        side = np.linspace(-local.BODY_WIDTH_M / 2, local.BODY_WIDTH_M / 2, 5)
+        lx, ly = (a.ravel() for a in np.meshgrid(back, side))
+        xy = np.stack([pose[0] + lx * c - ly * s, pose[1] + lx * s + ly * c], 1)
+        rows = np.floor((xy[:, 1] - grid.origin[1]) / grid.resolution).astype(int)
+        cols = np.floor((xy[:, 0] - grid.origin[0]) / grid.resolution).astype(int)
+        ok = (rows >= 0) & (rows < grid.shape[0]) & (cols >= 0) & (cols < grid.shape[1])
+        return not (grid.data[rows[ok], cols[ok]] == OCCUPIED).any()
+
+    def _backup_tick(self, pose, now: float, dt: float) -> local.Command:
+        """One tick of the back-up: straight back at BACKUP_SPEED until BACKUP_M or BACKUP_S, then the look-around."""
+        x, y, since = self._backup
+        if math.dist((x, y), pose[:2]) >= BACKUP_M or now - since >= BACKUP_S:
+            self._backup, self._progress = None, None
+            return self._stop('backed up; looking around', dt)
+        v, w = self.limiter(-BACKUP_SPEED, 0.0, dt)
+        return local.Command(v, w, note=f'backing up ({math.dist((x, y), pose[:2]):.2f} m)')
 
     def _scan_tick(self, pose, dt: float, busy: bool) -> local.Command:
         """One tick of the look-around turn (counter-clockwise, in place); asks the slow system again when done."""
