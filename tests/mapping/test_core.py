@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from groundfm.colors import name_color as color_name
 from groundfm.mapping.config import MapConfig, VolSplatConfig
 from groundfm.mapping.feedforward import pm_loss, umeyama
-from groundfm.mapping.objects import color_name, extract_objects
+from groundfm.mapping.objects import extract_objects
 from groundfm.mapping.occupancy import FREE, OCCUPIED, UNKNOWN, occupancy_from_map, occupancy_from_points
 from groundfm.mapping.rasterizer import Camera, _reference_render, render
 from groundfm.mapping.sparse_conv import (

@@ -507,7 +507,8 @@ def test_with_nothing_seen_and_no_frontier_it_looks_around_once_then_gives_up():
 
 
 def test_shaded_map_colours_still_ground_colour_words():
-    from groundfm.navigation.reasoner import colour_matches, colour_ranking
+    from groundfm.colors import rank_colors as colour_ranking
+    from groundfm.navigation.reasoner import colour_matches
 
     # Mean colours that mapping measured in the sim (shaded): a purple bed, a yellow lamp, a white desk, a black tv.
     assert colour_ranking((0.23, 0.08, 0.28))[0] == 'purple'

@@ -100,14 +100,14 @@ class Outcome:
 def make_episodes(seed: int, count: int, grid, costmap, start=None, offset: int = 0) -> list[Episode]:
     """count instructions for house seed, cycling through KINDS from KINDS[offset], each reachable on the
     ground-truth map from start (x, y) [m] (default: the house spawn)."""
-    from groundfm.navigation.planner import polygon_distance
+    from groundfm.navigation.planner import polygon_distance, reachable_from
     from groundfm.navigation.reasoner import NEAR_M, object_target, point_target, room_target
     from groundfm.sim.house import generate_house
 
     house = generate_house(seed)
     rng = np.random.default_rng(seed + 7919 * offset)
     spawn = tuple(house.spawn[:2]) if start is None else (float(start[0]), float(start[1]))
-    reachable = _reachable(costmap, spawn)
+    reachable = reachable_from(costmap, spawn)
     objs = [o for o in house.objects if _region_reachable(grid, reachable, o.footprint(), 0.9)]
     labels = [o.label for o in house.objects]
     spawn_room = next((r.name for r in house.rooms
@@ -170,17 +170,6 @@ def _room(r):
     from groundfm.navigation.reasoner import RoomNode
 
     return RoomNode(r.name, r.kind, (r.x_min, r.y_min, r.x_max, r.y_max))
-
-
-def _reachable(costmap, xy) -> np.ndarray:
-    from scipy import ndimage
-
-    labels, _ = ndimage.label(~costmap.lethal, structure=np.ones((3, 3)))
-    cell = costmap.grid.cell_of(xy)
-    if costmap.lethal[cell]:  # a start near a wall: the nearest free cell's component
-        _, (rows, cols) = ndimage.distance_transform_edt(costmap.lethal, return_indices=True)
-        cell = (rows[cell], cols[cell])
-    return labels == labels[cell]
 
 
 def _region_reachable(grid, reachable: np.ndarray, polygon: np.ndarray, distance: float) -> bool:

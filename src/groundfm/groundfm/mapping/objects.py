@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from groundfm.sim.house import COLORS  # the named palette of the project (a pure-numpy module)
+from groundfm.colors import name_color
 
 
 @dataclass
@@ -29,13 +29,6 @@ class ObjectInstance:
     size: np.ndarray
     yaw: float
     voxels: int
-
-
-def color_name(rgb: np.ndarray) -> str:
-    """Nearest named colour of the project palette to an RGB colour in [0, 1]."""
-    names = list(COLORS)
-    table = np.array([COLORS[n] for n in names])
-    return names[int(np.argmin(np.linalg.norm(table - np.asarray(rgb)[None], axis=1)))]
 
 
 def _box(points: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -127,5 +120,5 @@ def _instance(inst: int, m: np.ndarray, centroids: np.ndarray, counts: np.ndarra
     center, size, yaw = _box(centroids[m], w)
     color = np.average(colors[m], axis=0, weights=w)
     confidence = float(np.clip(votes[m].sum() / w.sum(), 0.0, 1.0))
-    return ObjectInstance(inst, label_table.get(inst, 'unknown'), confidence, color, color_name(color), center, size,
+    return ObjectInstance(inst, label_table.get(inst, 'unknown'), confidence, color, name_color(color), center, size,
                           yaw, len(m))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from groundfm.colors import rank_colors
 from groundfm.navigation.instructions import Referent, SubGoal
 from groundfm.navigation.planner import Frontier, polygon_distance
 
@@ -217,26 +218,12 @@ def ground(goal: SubGoal, scene: SceneGraph, robot_xy, start_xy) -> tuple[Target
 COLOUR_RANKS = 2  # a measured colour matches the palette names it ranks this high for (shading-invariant)
 
 
-def colour_ranking(rgb) -> list[str]:
-    """Palette colour names ordered by distance to rgb after the best brightness scaling (a mapped colour is the
-    shaded appearance: a purple bed in shadow averages near black, so names are compared up to a gain)."""
-    from groundfm.sim.house import COLORS
-
-    v = np.asarray(rgb, float)
-    scored = []
-    for name, ref in COLORS.items():
-        c = np.asarray(ref, float)
-        gain = float(np.clip(v @ c / max(float(v @ v), 1e-9), 0.7, 4.0))
-        scored.append((float(np.linalg.norm(gain * v - c)), name))
-    return [name for _, name in sorted(scored)]
-
-
 def colour_rank(obj: ObjectNode, colour: str) -> int:
     """0 when the object's colour name is `colour`, else 1 + the rank of `colour` for its measured colour (99 if
     unknown)."""
     if obj.color == colour:
         return 0
-    ranking = colour_ranking(obj.rgb) if obj.rgb is not None else []
+    ranking = rank_colors(obj.rgb)
     return 1 + ranking.index(colour) if colour in ranking else 99
 
 

@@ -37,45 +37,9 @@ from typing import Protocol
 
 import numpy as np
 
+from groundfm.colors import name_color
 from groundfm.scene.config import SceneConfig
 from groundfm.scene.rewards import Box3D, box_iou
-from groundfm.sim.house import COLORS  # the project's named palette (pure numpy; mapping uses the same)
-
-# Mean Gaussian colour of each palette colour as the map sees it in the sim (lighting and texture speckle roughly
-# halve the brightness). Fit on dev houses 1-6 only (119 objects, `groundfm.bench.qa.build_graph`, mean per
-# ground-truth colour name); never on held-out houses. Naming takes the nearest entry of either table, so the
-# nominal palette still serves other lighting. Measured on those objects: nominal palette alone 90 % (every white
-# object read as grey), with this table 100 % (half/half split); plain RGB distance to the nominal palette: 32 %.
-RENDERED_COLORS: dict[str, tuple[float, float, float]] = {
-    'black': (0.089, 0.089, 0.088), 'blue': (0.061, 0.120, 0.378), 'brown': (0.291, 0.199, 0.111),
-    'green': (0.072, 0.275, 0.094), 'grey': (0.233, 0.233, 0.242), 'orange': (0.431, 0.228, 0.040),
-    'purple': (0.229, 0.084, 0.282), 'red': (0.359, 0.059, 0.050), 'white': (0.435, 0.435, 0.425),
-    'yellow': (0.415, 0.362, 0.047),
-}
-
-
-def name_color(rgb: Sequence[float] | None) -> str:
-    """Nearest named colour of an RGB colour in [0, 1] (3,), '' when unknown; compares chromaticity and brightness."""
-    if rgb is None:
-        return ''
-    rgb = np.asarray(rgb, float)
-    if rgb.shape != (3,) or not np.all(np.isfinite(rgb)):
-        return ''
-    best, best_d = '', math.inf
-    for table in (COLORS, RENDERED_COLORS):
-        for name, ref in table.items():
-            d = _color_distance(rgb, np.asarray(ref, float))
-            if d < best_d:
-                best, best_d = name, d
-    return best
-
-
-def _color_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Distance of two RGB colours: chromaticity (brightness-normalised) weighted over brightness."""
-    sa, sb = a.sum() + 1e-6, b.sum() + 1e-6
-    chroma = np.linalg.norm(a / sa - b / sb) * 3.0
-    bright = abs(math.log((sa + 0.05) / (sb + 0.05)))
-    return float(chroma + 0.35 * bright)
 
 
 @dataclass(frozen=True)
