@@ -578,3 +578,38 @@ def test_wedged_against_an_obstacle_it_backs_up_before_turning_to_look():
     assert all(cmd.v >= 0 for _p, cmd in trail[:backing[0]])  # never reverses while it can still make progress
     assert nav.status.success, nav.status.message  # then found the way around the obstacle
     assert math.dist(pose[:2], (4.0, 0.0)) <= nav.cfg.goal_tolerance_m + 0.2
+
+
+def test_a_detour_around_noise_is_left_once_the_direct_way_clears():
+    def house_map(phantom: bool) -> Grid:
+        data = np.zeros((120, 140), np.int8)  # 7 m x 6 m, origin (0, 0), 5 cm cells
+        data[:, 60:62] = OCCUPIED  # a wall at x = 3 m ...
+        data[32:48, 60:62] = FREE  # ... with a doorway at y 1.6-2.4 m (straight ahead)
+        data[100:116, 60:62] = FREE  # ... and one at y 5.0-5.8 m (a long way round)
+        if phantom:
+            data[32:48, 56:58] = OCCUPIED  # stereo noise across the near doorway, cleared by later views
+        return Grid(data, (0.0, 0.0), 0.05)
+
+    def walk(clear_after_s: float) -> float:
+        nav = Navigator(NavigationConfig(), parse_instruction('go to the kitchen'), (1.0, 2.0, 0.0))
+        nav.set_scene(SceneGraph([], [RoomNode('kitchen', 'kitchen', (4.0, 0.0, 7.0, 6.0))]))
+        nav.set_map(house_map(phantom=True))
+        pose, t, last_slow, walked = (1.0, 2.0, 0.0), 0.0, -math.inf, 0.0
+        while not nav.status.done and t < 60.0:
+            if t >= clear_after_s and nav.grid.data[40, 57] == OCCUPIED:
+                nav.set_map(house_map(phantom=False))
+            if nav.wants_slow_update or t - last_slow >= 1.0:
+                nav.slow_update(pose, t)
+                last_slow = t
+            cmd = nav.fast_tick(pose, t, 0.05)
+            new = (pose[0] + cmd.v * math.cos(pose[2]) * 0.05, pose[1] + cmd.v * math.sin(pose[2]) * 0.05,
+                   pose[2] + cmd.w * 0.05)
+            walked += math.dist(pose[:2], new[:2])
+            pose, t = new, t + 0.05
+        assert nav.status.success, nav.status.message
+        return walked
+
+    detour, cleared_early = walk(clear_after_s=math.inf), walk(clear_after_s=1.5)
+
+    assert detour > 4.3  # the way round, when the noise stays (the direct way is 3.4 m)
+    assert cleared_early < detour - 1.0  # took the direct doorway once it cleared, not the planned detour

@@ -52,6 +52,7 @@ SCAN_ANGLE = 2 * math.pi - 0.2  # a look-around turn is complete after this much
 BACKUP_M = 0.3  # stuck with an obstacle at the body: first back up this far along the way it came [m]
 BACKUP_SPEED = 0.15  # reverse speed of the back-up [m/s]
 BACKUP_S = 4.0  # a back-up ends after this long even if short of BACKUP_M [s]
+SHORTCUT_M = 0.5  # on a map update, a fresh path this much shorter than the rest of the current one replaces it [m]
 SCAN_SPACING_M = 1.5  # entering a room to search within this of the last look-around does not turn again [m]
 
 
@@ -366,19 +367,19 @@ class Navigator:
             self._costmap = build_costmap(grid, self.cfg.robot_radius, self.cfg.clearance_weight,
                                           self.cfg.unknown_is_free)
         same_target = self._planned_for is not None and self._planned_for.target is decision.target
+        map_changed = self._planned_grid is not grid
         stale_path = (self.path is None or not same_target
                       or float(np.min(np.linalg.norm(self.path - np.asarray(pose[:2]), axis=1))) > DEVIATION_M
-                      or (self._planned_grid is not grid and not self._path_still_clear(self._costmap, pose)))
+                      or (map_changed and not self._path_still_clear(self._costmap, pose)))
         self._planned_for, self._planned_grid = decision, grid
+        if not stale_path and map_changed and not self._approach:
+            self._take_shortcut(decision, grid, pose)
         if stale_path:
             self.plans += 1
-            mask = goal_mask(decision.target, grid, self.cfg)
-            roomy = mask & (self._costmap.distance >= GOAL_CLEARANCE_M)
-            result: PlanResult = plan_on(self._costmap, pose[:2], roomy if roomy.any() else mask,
-                                         self.cfg.robot_radius)
+            result = self._plan_to(decision, grid, pose)
             self._approach = False
             if result.path is None and not decision.exploring:
-                result = self._fallback_plan(grid, pose, mask, result)
+                result = self._fallback_plan(grid, pose, goal_mask(decision.target, grid, self.cfg), result)
             if result.path is None:
                 self.path = None
                 self._plan_failures += 1
@@ -396,6 +397,25 @@ class Navigator:
             self.chunk = local.discrete_chunk(pose, self.path, self.cfg.fast_per_slow, self.cfg.lookahead_m,
                                               PATH_END_M, self.guard.obstacles)
         return True
+
+    def _plan_to(self, decision: Decision, grid: Grid, pose) -> PlanResult:
+        """Global search on the current costmap to the sub-goal's cells, preferring cells with room for the body."""
+        mask = goal_mask(decision.target, grid, self.cfg)
+        roomy = mask & (self._costmap.distance >= GOAL_CLEARANCE_M)
+        return plan_on(self._costmap, pose[:2], roomy if roomy.any() else mask, self.cfg.robot_radius)
+
+    def _take_shortcut(self, decision: Decision, grid: Grid, pose) -> None:
+        """The map changed but the path is still clear: switch to a fresh path when it is SHORTCUT_M shorter (a
+        detour taken around noise that later views cleared is left as soon as the direct way opens)."""
+        i = local.closest_index(self.path, pose[:2])
+        remaining = float(np.linalg.norm(self.path[i] - np.asarray(pose[:2]))
+                          + np.linalg.norm(np.diff(self.path[i:], axis=0), axis=1).sum())
+        result = self._plan_to(decision, grid, pose)
+        if result.path is not None and result.length < remaining - SHORTCUT_M:
+            self.plans += 1
+            self.path = result.path
+            self.status.distance_remaining = result.length
+            self.status.reasoning += f' A way {remaining - result.length:.1f} m shorter opened: take it.'
 
     def _fallback_plan(self, grid: Grid, pose, mask: np.ndarray, failed: PlanResult) -> PlanResult:
         """No path on the inflated map. A live map can narrow a doorway with a few noisy cells: plan again with the
