@@ -281,7 +281,7 @@ def test_render_of_a_fitted_surfel_map_reproduces_a_flat_colour():
 
 def test_a_stereo_outlier_seen_through_by_later_views_is_free_space_not_an_obstacle():
     rng = np.random.default_rng(3)
-    vmap = VoxelMap(MapConfig(occupancy_resolution=0.05))
+    vmap = VoxelMap(MapConfig(occupancy_resolution=0.05, occupancy_min_views=1))
     rgb, floor, pose = _plane_frame(rng, height=1.0)
     outlier = floor.copy()
     outlier[8:12, 12:16] = 0.5  # a mismatch floating 0.5 m above the floor, in one frame
@@ -302,6 +302,8 @@ def test_a_stereo_outlier_seen_through_by_later_views_is_free_space_not_an_obsta
     assert vmap.free_space(slots).sum() == ((vmap.misses[slots] > 0) & (vmap.hits[slots] == 1)).sum() > 0
     restored = VoxelMap.from_state(vmap.state_dict())
     np.testing.assert_array_equal(restored.free_space(restored.slots()), vmap.free_space(slots))
+    assert occupancy_from_map(vmap, MapConfig(occupancy_min_views=4)).value_at(*post_xy) == OCCUPIED  # 4 views
+    assert occupancy_from_map(vmap, MapConfig(occupancy_min_views=5)).value_at(*post_xy) != OCCUPIED
 
 
 def test_occupancy_of_a_known_box():

@@ -246,7 +246,7 @@ def test_parser_rejects_malformed_outputs(text):
 def test_parser_reads_every_action_form():
     forms = {'goto object 12': ('goto', 'object', '12'), 'explore 1.5 -2.25': ('explore', 'frontier', '1.5 -2.25'),
              'goto pose 3 4': ('goto', 'pose', '3 4'), 'stop': ('stop', '', ''),
-             'explore room bedroom_2': ('explore', 'search', 'bedroom_2')}
+             'explore room bedroom_2': ('explore', 'search', 'bedroom_2'), 'explore object 7': ('explore', 'near', '7')}
     for action, expected in forms.items():
         _, parsed = parse_output(f'<think>because</think> <action> {action} </action>')
         assert (parsed.verb, parsed.kind, parsed.arg) == expected
@@ -281,6 +281,22 @@ def test_an_unseen_room_bound_object_is_searched_for_in_its_room_first():
     assert named.decide(scene, obs).action == 'explore room living_room'
     assert SlowSystem(parse_instruction('go to the chair next to the bed')).decide(scene, obs).action == \
         'explore 3.00 3.00'  # the bed's room (bedroom) is not in this scene
+
+
+def test_with_the_anchor_seen_but_no_candidate_near_it_it_looks_around_the_anchor():
+    scene = _scene()
+    scene.objects.append(ObjectNode(9, 'desk', 'brown', (1.0, 7.0, 0.4), (1.3, 0.65, 0.75)))  # chairs are 4+ m away
+    slow = SlowSystem(parse_instruction('walk to the chair next to the desk'))
+    obs = Observation((1.0, 1.0, 0.0), (1.0, 1.0), [Frontier((3.0, 3.0), 40)])
+
+    near = slow.decide(scene, obs)
+    slow.mark_frontier_visited(near.target.center)
+    after = slow.decide(scene, obs)
+
+    assert near.exploring and near.action == 'explore object 9' and near.target.kind == 'near', near.think
+    assert 'should be next to a desk' in near.think
+    assert near.target.distance((1.0, 7.0)) == 0.0  # the desk's footprint: stop beside it and look around
+    assert after.action == 'explore 3.00 3.00'  # looked around it already (and no office in this scene): frontiers
 
 
 def test_replan_when_the_target_estimate_moves():

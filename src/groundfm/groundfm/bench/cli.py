@@ -17,6 +17,7 @@ from groundfm.bench import results
 BENCHMARKS = {
     'sim': 'groundfm.bench.sim',
     'mapping': 'groundfm.bench.mapping',
+    'live_map': 'groundfm.bench.live_map',
     'locomotion': 'groundfm.bench.locomotion',
     'nav': 'groundfm.bench.nav',
     'depth': 'groundfm.bench.depth',

@@ -52,12 +52,16 @@ class OccupancyGrid2D:
         return UNKNOWN
 
 
-def occupancy_from_points(points: np.ndarray, counts: np.ndarray, cfg: MapConfig) -> OccupancyGrid2D:
-    """Occupancy from voxel centroids (n, 3) [m] and their point counts (n,)."""
+def occupancy_from_points(points: np.ndarray, counts: np.ndarray, cfg: MapConfig,
+                          confirmed: np.ndarray | None = None) -> OccupancyGrid2D:
+    """Occupancy from voxel centroids (n, 3) [m] and their point counts (n,); confirmed (n,) bool, when given, says
+    which voxels may mark an obstacle (free floor needs no confirmation)."""
     res = cfg.occupancy_resolution
     h = points[:, 2] - cfg.floor_z
     floor = np.abs(h) <= cfg.floor_tolerance
     occupied = (h >= cfg.obstacle_min_height) & (h <= cfg.obstacle_max_height) & (counts >= cfg.occupancy_min_points)
+    if confirmed is not None:
+        occupied &= confirmed
     use = floor | occupied
     if not use.any():
         return OccupancyGrid2D(np.full((1, 1), UNKNOWN, np.int8), (0.0, 0.0), res)
@@ -72,7 +76,10 @@ def occupancy_from_points(points: np.ndarray, counts: np.ndarray, cfg: MapConfig
 
 
 def occupancy_from_map(vmap: VoxelMap, cfg: MapConfig | None = None) -> OccupancyGrid2D:
-    """Occupancy of the live voxels of the map that are not free space (seen through more than seen)."""
+    """Occupancy of the live voxels of the map that are not free space (seen through more than seen); obstacles
+    only from voxels seen in at least occupancy_min_views keyframes."""
+    cfg = cfg or vmap.cfg
     slots = vmap.slots()
     slots = slots[~vmap.free_space(slots)]
-    return occupancy_from_points(vmap.centroids(slots), vmap.count[slots], cfg or vmap.cfg)
+    return occupancy_from_points(vmap.centroids(slots), vmap.count[slots], cfg,
+                                 vmap.hits[slots] >= cfg.occupancy_min_views)

@@ -81,7 +81,8 @@ def goal_mask(target: Target, grid: Grid, cfg: NavigationConfig) -> np.ndarray:
         ok = ((centres[:, 0] >= x0 + inset) & (centres[:, 0] <= x1 - inset) & (centres[:, 1] >= y0 + inset)
               & (centres[:, 1] <= y1 - inset))
         return ok.reshape(grid.shape)
-    radius = {'object': cfg.stop_distance_m, 'frontier': 0.5}.get(target.kind, POINT_GOAL_M)
+    radius = {'object': cfg.stop_distance_m, 'near': cfg.stop_distance_m, 'frontier': 0.5}.get(target.kind,
+                                                                                            POINT_GOAL_M)
     return (polygon_distance(centres, target.polygon) <= radius).reshape(grid.shape)
 
 
@@ -472,8 +473,8 @@ class Navigator:
             x1, y1 = target.polygon.max(axis=0)
             inset = min(ROOM_INSET_M, 0.25 * (x1 - x0), 0.25 * (y1 - y0)) * 0.6
             return x0 + inset <= xy[0] <= x1 - inset and y0 + inset <= xy[1] <= y1 - inset
-        radius = {'object': self.cfg.stop_distance_m + 0.05, 'frontier': FRONTIER_REACHED_M}.get(target.kind,
-                                                                                                POINT_GOAL_M + 0.05)
+        radius = {'object': self.cfg.stop_distance_m + 0.05, 'near': self.cfg.stop_distance_m + 0.05,
+                  'frontier': FRONTIER_REACHED_M}.get(target.kind, POINT_GOAL_M + 0.05)
         return target.distance(xy) <= radius
 
     def _on_arrival(self, decision: Decision, pose, dt: float, note: str = '') -> local.Command:
@@ -485,7 +486,7 @@ class Navigator:
                 self.decision = None
                 self._want_slow = True
                 rescan = self._scan_xy is None or math.dist(self._scan_xy, pose[:2]) > SCAN_SPACING_M
-                if decision.target.kind == 'search' and rescan:  # inside the room to search: look all around it
+                if decision.target.kind in ('search', 'near') and rescan:  # where the target should be: look around
                     self._start_scan(decision, pose, f' In {decision.target.ref}: look around.')
                     self._want_slow = False
             return self._stop('frontier reached; looking again', dt)

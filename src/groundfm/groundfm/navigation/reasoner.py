@@ -4,7 +4,8 @@ Every backend writes Nav-R1's output format, `<think>…</think><action>…</act
 turns it into a sub-goal, so the scripted `RuleReasoner` and the transformers `VlmReasoner` are interchangeable.
 Action grammar (one per output):
   goto object <id>  |  goto room <name>  |  goto door <index>  |  goto pose <x> <y>  |  explore <x> <y>  |
-  explore room <name>  |  stop
+  explore room <name>  |  explore object <id>  |  stop
+(`explore room` / `explore object`: walk into a room, or up to an object, and look around there for the target.)
 Nav-R1 (arXiv 2509.10884) emits a latent goal summary h_t for its fast system; here h_t is explicit: the sub-goal
 region (an object footprint, a room rectangle, a doorway or a point) that the fast system plans to.
 
@@ -130,7 +131,8 @@ class SceneGraph:
 @dataclass(frozen=True)
 class Target:
     """A sub-goal region: kind 'object' | 'room' | 'door' | 'pose' | 'frontier' | 'search' (a room to look for
-    something in), a polygon (k, 2) [m], a name."""
+    something in) | 'near' (an object to look around, e.g. the anchor of 'the chair next to the desk'), a polygon
+    (k, 2) [m], a name."""
 
     kind: str
     name: str  # e.g. 'object: red chair #12', 'room: kitchen'
@@ -255,6 +257,17 @@ def _ground_room(ref: Referent, scene: SceneGraph, robot_xy) -> tuple[Target | N
     return None, f'I do not know where the {nice} is yet.'
 
 
+def anchor_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=()) -> ObjectNode | None:
+    """For a relational sub-goal whose anchor is in view but no candidate is near it: the nearest anchor instance not
+    looked around yet (the target should be next to it), else None."""
+    ref = goal.anchor
+    if ref is None or ref.kind != 'object':
+        return None
+    anchors = [o for o in scene.objects if o.label == ref.label and (not ref.color or colour_matches(o, ref.color))
+               and not any(math.dist(o.center[:2], v) < SEARCHED_M for v in explored)]
+    return min(anchors, key=lambda o: math.dist(o.center[:2], robot_xy)) if anchors else None
+
+
 def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=()) -> tuple[RoomNode | None, str]:
     """The nearest room not searched yet where the sub-goal's unseen object is likely to be: the room the
     instruction names ('the table in the kitchen'), else a common-sense prior for its class (or its anchor's class),
@@ -295,7 +308,7 @@ class ParsedAction:
 
 _TRACE = re.compile(r'<think>(?P<think>.*?)</think>\s*<action>(?P<action>.*?)</action>', re.DOTALL)
 _ACTION = re.compile(r'^\s*(?:(?P<goto>goto)\s+(?P<kind>object|room|door|pose)\s+(?P<arg>[\w.\- ]+?)|'
-                     r'(?P<explore>explore)\s+(?:room\s+(?P<room>[\w\- ]+?)|'
+                     r'(?P<explore>explore)\s+(?:room\s+(?P<room>[\w\- ]+?)|object\s+(?P<near>\d+)|'
                      r'(?P<ex>-?\d+(?:\.\d+)?\s+-?\d+(?:\.\d+)?))|(?P<stop>stop))\s*$')
 
 
@@ -317,11 +330,13 @@ def parse_output(text: str) -> tuple[str, ParsedAction]:
     m = _ACTION.match(action)
     if not m:
         raise ParseError(f'unknown action {action!r}: expected goto object|room|door|pose ARG, explore X Y, '
-                         'explore room NAME or stop')
+                         'explore room NAME, explore object ID or stop')
     if m.group('goto'):
         return match.group('think').strip(), ParsedAction('goto', m.group('kind'), m.group('arg').strip())
     if m.group('room'):
         return match.group('think').strip(), ParsedAction('explore', 'search', m.group('room').strip())
+    if m.group('near'):
+        return match.group('think').strip(), ParsedAction('explore', 'near', m.group('near'))
     if m.group('explore'):
         return match.group('think').strip(), ParsedAction('explore', 'frontier', ' '.join(m.group('ex').split()))
     return match.group('think').strip(), ParsedAction('stop')
@@ -336,6 +351,13 @@ def target_of(action: ParsedAction, scene: SceneGraph, start_xy) -> Target | Non
         if room is None:
             raise ParseError(f'no room {action.arg!r} in the scene graph')
         return room_target(room, action.kind)
+    if action.kind in ('object', 'near'):
+        obj = scene.object(int(action.arg)) if action.arg.isdigit() else None
+        if obj is None:
+            raise ParseError(f'no object #{action.arg} in the scene graph')
+        target = object_target(obj)
+        return target if action.kind == 'object' else Target('near', target.name.replace('object:', 'near:'),
+                                                             target.polygon, target.ref)
     if action.verb == 'explore' or action.kind == 'pose':
         try:
             x, y = (float(v) for v in action.arg.split())
@@ -345,11 +367,6 @@ def target_of(action: ParsedAction, scene: SceneGraph, start_xy) -> Target | Non
             raise ParseError(f'bad coordinates {action.arg!r}') from None
         kind = 'frontier' if action.verb == 'explore' else 'pose'
         return point_target(kind, f'{kind}: ({x:.1f}, {y:.1f})', (x, y))
-    if action.kind == 'object':
-        obj = scene.object(int(action.arg)) if action.arg.isdigit() else None
-        if obj is None:
-            raise ParseError(f'no object #{action.arg} in the scene graph')
-        return object_target(obj)
     door = scene.doors[int(action.arg)] if action.arg.isdigit() and int(action.arg) < len(scene.doors) else None
     if door is None:
         raise ParseError(f'no door #{action.arg}')
@@ -407,6 +424,11 @@ class RuleReasoner:
             dist = target.distance(xy)
             return format_output(f'{head} {why} It is {dist:.1f} m away in a straight line; go there.',
                                  f'goto {target.kind} {target.ref}')
+        anchor = anchor_to_search(goal, scene, xy, obs.visited_frontiers)
+        if anchor is not None:
+            return format_output(f'{head} {why} The {goal.target.describe()} should be next to a '
+                                 f'{goal.anchor.describe()}: look around #{anchor.id}, '
+                                 f'{math.dist(anchor.center[:2], xy):.1f} m away.', f'explore object {anchor.id}')
         room, reason = room_to_search(goal, scene, xy, obs.visited_frontiers)
         if room is not None:
             return format_output(f'{head} {why} {reason} Walk into it and look around.', f'explore room {room.name}')
