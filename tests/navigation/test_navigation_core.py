@@ -629,3 +629,12 @@ def test_a_detour_around_noise_is_left_once_the_direct_way_clears():
 
     assert detour > 4.3  # the way round, when the noise stays (the direct way is 3.4 m)
     assert cleared_early < detour - 1.0  # took the direct doorway once it cleared, not the planned detour
+
+
+def test_the_frontier_being_explored_is_kept_while_it_lasts():
+    near, far = Frontier((1.0, 0.0), 10), Frontier((4.0, 0.0), 200)
+
+    assert select_frontier([near, far], (0.0, 0.0)) is far  # the bigger one scores better from here
+    assert select_frontier([near, far], (0.0, 0.0), keep=(1.2, 0.1)) is near  # ... but the robot is heading to near
+    assert select_frontier([near, far], (0.0, 0.0), visited=[(1.0, 0.0)], keep=(1.2, 0.1)) is far  # reached: drop it
+    assert select_frontier([], (0.0, 0.0), keep=(1.2, 0.1)) is None

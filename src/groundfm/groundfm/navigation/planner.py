@@ -406,16 +406,16 @@ def find_frontiers(grid: Grid, min_cells: int = 8) -> list[Frontier]:
 
 
 def select_frontier(frontiers: list[Frontier], robot_xy, visited: list[tuple[float, float]] = (),
-                    size_weight: float = 0.02, exclude_radius: float = 0.75) -> Frontier | None:
-    """The frontier with the best score = distance [m] - size_weight * size, skipping ones near visited points."""
-    best, best_score = None, math.inf
-    for f in frontiers:
-        if any(math.dist(f.center, v) < exclude_radius for v in visited):
-            continue
-        score = math.dist(f.center, robot_xy) - size_weight * f.size
-        if score < best_score:
-            best, best_score = f, score
-    return best
+                    size_weight: float = 0.02, exclude_radius: float = 0.75,
+                    keep: tuple[float, float] | None = None) -> Frontier | None:
+    """The frontier with the best score = distance [m] - size_weight * size, skipping ones near visited points; the
+    one within exclude_radius of `keep` (the frontier being explored) wins while it lasts, so a growing map does not
+    make the robot zigzag between frontiers."""
+    open_ = [f for f in frontiers if all(math.dist(f.center, v) >= exclude_radius for v in visited)]
+    kept = [f for f in open_ if keep is not None and math.dist(f.center, keep) < exclude_radius]
+    if kept:
+        return min(kept, key=lambda f: math.dist(f.center, keep))
+    return min(open_, key=lambda f: math.dist(f.center, robot_xy) - size_weight * f.size, default=None)
 
 
 # --- ground-truth stand-in ------------------------------------------------------------------------------------------

@@ -378,12 +378,14 @@ def target_of(action: ParsedAction, scene: SceneGraph, start_xy) -> Target | Non
 
 @dataclass
 class Observation:
-    """What the slow system sees: robot pose (x, y, yaw) [m, rad], start pose, frontiers, free distance ahead [m]."""
+    """What the slow system sees: robot pose (x, y, yaw) [m, rad], start pose, frontiers, the frontier it is heading
+    for (x, y) [m] or None, free distance ahead [m]."""
 
     pose: tuple[float, float, float]
     start: tuple[float, float]
     frontiers: list[Frontier] = field(default_factory=list)
     visited_frontiers: list[tuple[float, float]] = field(default_factory=list)
+    current_frontier: tuple[float, float] | None = None
     clearance_ahead: float = math.inf
     stamp: float = 0.0
 
@@ -434,7 +436,7 @@ class RuleReasoner:
             return format_output(f'{head} {why} {reason} Walk into it and look around.', f'explore room {room.name}')
         from groundfm.navigation.planner import select_frontier
 
-        frontier = select_frontier(obs.frontiers, xy, obs.visited_frontiers)
+        frontier = select_frontier(obs.frontiers, xy, obs.visited_frontiers, keep=obs.current_frontier)
         if frontier is None:
             return format_output(f'{head} {why} No unexplored frontier is left, so I cannot find it; stop.', 'stop')
         return format_output(f'{head} {why} Explore the frontier at ({frontier.center[0]:.1f}, '
@@ -525,6 +527,8 @@ class SlowSystem:
     def decide(self, scene: SceneGraph, obs: Observation) -> Decision:
         """One slow update: backend output -> parsed action -> target; falls back to the rule backend on bad output."""
         obs.visited_frontiers = self.visited_frontiers
+        last = self.last.target if self.last is not None and self.last.exploring else None
+        obs.current_frontier = last.center if last is not None and last.kind == 'frontier' else None
         backend_name = self.backend.name
         text = self.backend.generate(self.goals, self.step, scene, obs)
         try:
