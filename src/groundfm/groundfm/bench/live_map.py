@@ -31,12 +31,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of this benchmark (the shared ones are --seeds, --json, --targets)."""
     parser.add_argument('--frames', type=int, default=150, help='keyframes per walk')
     parser.add_argument('--methods', nargs='+', default=[THIS_PROJECT, 'sim_gt'], choices=[THIS_PROJECT, 'sim_gt'])
+    parser.add_argument('--map-param', action='append', default=[], metavar='NAME=VALUE',
+                        help='override a mapping parameter (repeatable), e.g. occupancy_min_views=1')
     parser.set_defaults(seeds=[20, 21, 22, 23])
 
 
-def build_map(seed: int, frames: int, depth: str):
+def map_config(overrides: list[str]):
+    """MapConfig with NAME=VALUE overrides, each parsed as the field's type."""
+    import dataclasses
+
+    from groundfm.mapping.config import MapConfig
+
+    types = {f.name: type(f.default) for f in dataclasses.fields(MapConfig)}
+    values = {}
+    for item in overrides:
+        name, _, text = item.partition('=')
+        if name not in types:
+            raise SystemExit(f'--map-param: unknown mapping parameter {name!r}')
+        values[name] = text.lower() in ('1', 'true') if types[name] is bool else types[name](text)
+    return MapConfig(**values)
+
+
+def build_map(seed: int, frames: int, depth: str, cfg=None):
     """Walk house `seed` for `frames` keyframes and fuse them with SGBM or ('sim_gt') true depth; returns (house,
-    VoxelMap)."""
+    VoxelMap); cfg: MapConfig (default: the defaults)."""
     from groundfm.depth.estimator import DepthEstimator
     from groundfm.mapping.config import MapConfig
     from groundfm.mapping.sequence import camera_pose, random_walk
@@ -49,7 +67,7 @@ def build_map(seed: int, frames: int, depth: str):
     world = SimWorld(house, SimConfig(scene_seed=seed))
     camera = world.camera_model
     stereo = None if depth == 'sim_gt' else DepthEstimator('sgbm')
-    vmap = VoxelMap(MapConfig())
+    vmap = VoxelMap(cfg or MapConfig())
     try:
         for x, y, yaw in random_walk(house, frames, seed=1, step_m=0.12):
             world.reset((x, y, yaw))
@@ -108,7 +126,7 @@ def run(args: argparse.Namespace) -> Results:
     for method in args.methods:
         occ, obj = [], []
         for seed in args.seeds:
-            house, vmap = build_map(seed, args.frames, method)
+            house, vmap = build_map(seed, args.frames, method, map_config(args.map_param))
             occ.append(occupancy_scores(house, vmap))
             obj += object_errors(house, vmap)
             print(f'{method} seed {seed}: {occ[-1]}', flush=True)
