@@ -27,7 +27,7 @@ class MapConfig:
     obstacle_min_height: float = 0.08  # occupied band above the floor: lower edge [m]
     obstacle_max_height: float = 0.60  # occupied band above the floor: upper edge (robot height + margin) [m]
     occupancy_min_points: int = 2  # voxels with fewer lifted points do not mark a cell occupied
-    occupancy_min_views: int = 3  # voxels seen in fewer keyframes do not mark a cell occupied (stereo blobs)
+    occupancy_min_views: int = 2  # voxels seen in fewer keyframes do not mark a cell occupied (stereo blobs)
     object_min_voxels: int = 10  # instances with fewer labelled voxels are not reported
     see_through_margin_m: float = 0.06  # a voxel this far in front of the surface its pixel sees is passed through [m]
     see_through_rel: float = 0.05  # ... or this share of that depth, whichever is larger (0 margin: no free space)
