@@ -638,3 +638,21 @@ def test_the_frontier_being_explored_is_kept_while_it_lasts():
     assert select_frontier([near, far], (0.0, 0.0), keep=(1.2, 0.1)) is near  # ... but the robot is heading to near
     assert select_frontier([near, far], (0.0, 0.0), visited=[(1.0, 0.0)], keep=(1.2, 0.1)) is far  # reached: drop it
     assert select_frontier([], (0.0, 0.0), keep=(1.2, 0.1)) is None
+
+
+def test_a_failed_plan_is_retried_at_the_next_chunk_not_at_every_servo_tick():
+    cfg = NavigationConfig()
+    rows, cols = np.mgrid[0:60, 0:100]
+    ring = np.hypot((cols + 0.5) * 0.05 - 1.0, (rows + 0.5) * 0.05 - 1.5)
+    data = np.where((ring > 0.35) & (ring < 0.5), OCCUPIED, FREE).astype(np.int8)  # boxed in: no way out
+    nav = Navigator(cfg, parse_instruction('go to the kitchen'), (1.0, 1.5, 0.0))
+    nav.set_map(Grid(data, (0.0, 0.0), 0.05))
+    nav.set_scene(SceneGraph([], [RoomNode('kitchen', 'kitchen', (3.0, 0.0, 5.0, 3.0))]))
+    nav.slow_update((1.0, 1.5, 0.0), 0.0)
+    t, ticks = 0.0, 0
+    while not nav.status.done and t < 10.0:
+        nav.fast_tick((1.0, 1.5, 0.0), t, 1.0 / cfg.fast_rate_hz)
+        t, ticks = t + 1.0 / cfg.fast_rate_hz, ticks + 1
+
+    assert nav.status.done and not nav.status.success and 'no path' in nav.status.message
+    assert nav.chunks <= 4 and ticks >= 2 * cfg.chunk_period_s * cfg.fast_rate_hz  # 3 tries, one per chunk
