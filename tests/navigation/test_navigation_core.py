@@ -656,3 +656,24 @@ def test_a_failed_plan_is_retried_at_the_next_chunk_not_at_every_servo_tick():
 
     assert nav.status.done and not nav.status.success and 'no path' in nav.status.message
     assert nav.chunks <= 4 and ticks >= 2 * cfg.chunk_period_s * cfg.fast_rate_hz  # 3 tries, one per chunk
+
+
+def test_a_step_reached_while_the_slow_system_decides_is_not_decided_again():
+    from groundfm.navigation.reasoner import RuleReasoner
+
+    class ReachedMeanwhile(RuleReasoner):
+        """The fast system (another thread in the node) reaches the step while this backend is generating."""
+
+        def generate(self, goals, step, scene, obs):
+            text = super().generate(goals, step, scene, obs)
+            nav.slow.advance()
+            return text
+
+    nav = Navigator(NavigationConfig(), parse_instruction('go to the sofa, then go to the kitchen'), (1.0, 1.0, 0.0),
+                    backend=ReachedMeanwhile())
+    nav.set_map(Grid(np.zeros((160, 160), np.int8), (0.0, 0.0), 0.05))
+    nav.set_scene(_scene())
+
+    assert nav.slow_update((1.0, 1.0, 0.0), 0.0) is None and nav.wants_slow_update  # stale: ask again, no crash
+    assert nav.decision is None and not nav.status.done
+    assert nav.slow_update((1.0, 1.0, 0.0), 0.1) is None and not nav.wants_slow_update  # both steps done meanwhile

@@ -150,7 +150,8 @@ class Navigator:
 
     # --- slow system ----------------------------------------------------------------------------------------------
     def slow_update(self, pose, now: float) -> Decision | None:
-        """Run the slow system once on the latest scene, map and pose; returns its decision (None when done)."""
+        """Run the slow system once on the latest scene, map and pose; returns its decision (None when done, or when the
+        fast system reached the step while the slow system was deciding)."""
         if self.status.done or self.slow.done:
             return None
         with self._lock:
@@ -160,6 +161,9 @@ class Navigator:
         decision = self.slow.decide(scene, obs)
         self.slow_updates += 1
         with self._lock:
+            if decision is None or decision.step_index != self.slow.step:  # the fast system reached that step
+                self._want_slow = not self.slow.done  # meanwhile: decide again for the next one
+                return None
             self._want_slow = False
             scanning = self._scan is not None
             if scanning and (decision.target is None or decision.exploring):

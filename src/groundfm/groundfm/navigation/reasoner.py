@@ -524,20 +524,24 @@ class SlowSystem:
         """A frontier that was reached (or failed) is not explored again."""
         self.visited_frontiers.append((float(xy[0]), float(xy[1])))
 
-    def decide(self, scene: SceneGraph, obs: Observation) -> Decision:
-        """One slow update: backend output -> parsed action -> target; falls back to the rule backend on bad output."""
+    def decide(self, scene: SceneGraph, obs: Observation) -> Decision | None:
+        """One slow update: backend output -> parsed action -> target; falls back to the rule backend on bad output.
+        None when every step is done."""
         obs.visited_frontiers = self.visited_frontiers
         last = self.last.target if self.last is not None and self.last.exploring else None
         obs.current_frontier = last.center if last is not None and last.kind == 'frontier' else None
         backend_name = self.backend.name
-        text = self.backend.generate(self.goals, self.step, scene, obs)
+        step = self.step  # the fast system may advance the step meanwhile (another thread): decide for this one
+        if step >= len(self.goals):
+            return None
+        text = self.backend.generate(self.goals, step, scene, obs)
         try:
             think, action = parse_output(text)
             target = target_of(action, scene, obs.start)
         except ParseError as err:
             if self.backend is self.fallback:
                 raise
-            text = self.fallback.generate(self.goals, self.step, scene, obs)
+            text = self.fallback.generate(self.goals, step, scene, obs)
             think, action = parse_output(text)
             think = f'[{backend_name} output unusable ({err}); rule fallback] {think}'
             target = target_of(action, scene, obs.start)
@@ -546,7 +550,7 @@ class SlowSystem:
         failure = ''
         if action.verb == 'stop':
             failure = think.split('. ')[-1] if 'cannot' in think else 'the reasoner chose to stop'
-        decision = Decision(target, think, action_text, self.step, exploring=action.verb == 'explore',
+        decision = Decision(target, think, action_text, step, exploring=action.verb == 'explore',
                             failure=failure, backend=backend_name)
         previous = self.last
         if previous is None or previous.target is None or target is None:
