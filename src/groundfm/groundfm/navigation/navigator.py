@@ -289,9 +289,7 @@ class Navigator:
         side = np.linspace(-local.BODY_WIDTH_M / 2, local.BODY_WIDTH_M / 2, 5)
         lx, ly = (a.ravel() for a in np.meshgrid(back, side))
         xy = np.stack([pose[0] + lx * c - ly * s, pose[1] + lx * s + ly * c], 1)
-        rows = np.floor((xy[:, 1] - grid.origin[1]) / grid.resolution).astype(int)
-        cols = np.floor((xy[:, 0] - grid.origin[0]) / grid.resolution).astype(int)
-        ok = (rows >= 0) & (rows < grid.shape[0]) & (cols >= 0) & (cols < grid.shape[1])
+        rows, cols, ok = grid.cells_of(xy)
         return not (grid.data[rows[ok], cols[ok]] == OCCUPIED).any()
 
     def _backup_tick(self, pose, now: float, dt: float) -> local.Command:
@@ -333,10 +331,8 @@ class Navigator:
         path = path[np.linalg.norm(path - np.asarray(pose[:2]), axis=1) > self.cfg.robot_radius + 0.1]
         if not len(path):
             return True
-        grid = costmap.grid
-        rows = np.floor((path[:, 1] - grid.origin[1]) / grid.resolution).astype(int)
-        cols = np.floor((path[:, 0] - grid.origin[0]) / grid.resolution).astype(int)
-        if rows.min() < 0 or cols.min() < 0 or rows.max() >= grid.shape[0] or cols.max() >= grid.shape[1]:
+        rows, cols, inside = costmap.grid.cells_of(path)
+        if not inside.all():
             return False
         return not costmap.lethal[rows, cols].any()
 
@@ -349,9 +345,7 @@ class Navigator:
             self._blocked_since = now
         elif now - self._blocked_since >= BLOCKED_REPLAN_S and len(self.guard.obstacles):
             data = grid.data.copy()
-            rows = np.floor((self.guard.obstacles[:, 1] - grid.origin[1]) / grid.resolution).astype(int)
-            cols = np.floor((self.guard.obstacles[:, 0] - grid.origin[0]) / grid.resolution).astype(int)
-            ok = (rows >= 0) & (rows < grid.shape[0]) & (cols >= 0) & (cols < grid.shape[1])
+            rows, cols, ok = grid.cells_of(self.guard.obstacles)
             data[rows[ok], cols[ok]] = 100
             with self._lock:
                 self._overlay = Grid(data, grid.origin, grid.resolution, stamp=id(self.grid))  # marks its source map
@@ -412,9 +406,7 @@ class Navigator:
     def _take_shortcut(self, decision: Decision, grid: Grid, pose) -> None:
         """The map changed but the path is still clear: switch to a fresh path when it is SHORTCUT_M shorter (a
         detour taken around noise that later views cleared is left as soon as the direct way opens)."""
-        i = local.closest_index(self.path, pose[:2])
-        remaining = float(np.linalg.norm(self.path[i] - np.asarray(pose[:2]))
-                          + np.linalg.norm(np.diff(self.path[i:], axis=0), axis=1).sum())
+        remaining = self._remaining(pose)
         result = self._plan_to(decision, grid, pose)
         if result.path is not None and result.length < remaining - SHORTCUT_M:
             self.plans += 1
@@ -443,11 +435,15 @@ class Navigator:
         self._plan_failures += 1
         return result
 
+    def _remaining(self, pose) -> float:
+        """Length [m] of the current path from its point nearest the robot, plus the gap to it."""
+        i = local.closest_index(self.path, pose[:2])
+        return float(np.linalg.norm(self.path[i] - np.asarray(pose[:2]))
+                     + np.linalg.norm(np.diff(self.path[i:], axis=0), axis=1).sum())
+
     def _follow(self, pose, dt: float, busy: bool) -> local.Command:
         path = self.path
-        i = local.closest_index(path, pose[:2])
-        self.status.distance_remaining = float(np.linalg.norm(path[i] - pose[:2]) +
-                                               np.linalg.norm(np.diff(path[i:], axis=0), axis=1).sum())
+        self.status.distance_remaining = self._remaining(pose)
         if self._discrete:
             if busy:
                 return local.Command(note='executing')

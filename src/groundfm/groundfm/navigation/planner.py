@@ -49,6 +49,12 @@ class Grid:
         return (int(math.floor((xy[1] - self.origin[1]) / self.resolution)),
                 int(math.floor((xy[0] - self.origin[0]) / self.resolution)))
 
+    def cells_of(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, cols, inside) of map-frame points (n, 2) [m]: int arrays (n,) and a bool (n,) for on-grid ones."""
+        rows = np.floor((points[:, 1] - self.origin[1]) / self.resolution).astype(int)
+        cols = np.floor((points[:, 0] - self.origin[0]) / self.resolution).astype(int)
+        return rows, cols, (rows >= 0) & (rows < self.data.shape[0]) & (cols >= 0) & (cols < self.data.shape[1])
+
     def center_of(self, rc) -> np.ndarray:
         """Map-frame centre (x, y) [m] of cell (row, col); rc may be (n, 2) -> (n, 2)."""
         rc = np.asarray(rc, float)
@@ -290,9 +296,8 @@ def line_is_clear(costmap: Costmap, a, b, min_distance: float) -> bool:
     grid = costmap.grid
     n = max(2, int(math.ceil(np.linalg.norm(np.subtract(b, a)) / (0.5 * grid.resolution))) + 1)
     pts = np.linspace(a, b, n)
-    rows = np.floor((pts[:, 1] - grid.origin[1]) / grid.resolution).astype(int)
-    cols = np.floor((pts[:, 0] - grid.origin[0]) / grid.resolution).astype(int)
-    if rows.min() < 0 or cols.min() < 0 or rows.max() >= grid.shape[0] or cols.max() >= grid.shape[1]:
+    rows, cols, inside = grid.cells_of(pts)
+    if not inside.all():
         return False
     return bool((costmap.distance[rows, cols] >= min_distance).all())
 
