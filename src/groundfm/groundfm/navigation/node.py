@@ -69,6 +69,7 @@ class Session:
     timeout_s: float
     path_length: float = 0.0
     preempted: bool = False
+    cancelled: bool = False  # set by the cancel callback: no more motion commands
     safety: str = ''  # why the servo is holding still ('' = moving allowed)
     safety_since: float | None = None
     move_sent: tuple[float, float, float] | None = None  # pose when the last discrete move was sent
@@ -122,7 +123,7 @@ class NavigationNode(Node):
             self.create_subscription(Image, self.cfg.depth_topic, self._on_depth, qos.SENSOR, callback_group=inputs)
         self._server = ActionServer(self, Navigate, 'navigate', execute_callback=self._execute,
                                     goal_callback=self._on_goal, handle_accepted_callback=self._on_accepted,
-                                    cancel_callback=lambda _goal: CancelResponse.ACCEPT,
+                                    cancel_callback=self._on_cancel,
                                     callback_group=ReentrantCallbackGroup())
         self.create_timer(1.0 / self.cfg.fast_rate_hz, self._fast_tick, callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(0.1, self._slow_tick, callback_group=MutuallyExclusiveCallbackGroup())
@@ -262,6 +263,14 @@ class NavigationNode(Node):
                 self._stop_robot()
         goal_handle.execute()
 
+    def _on_cancel(self, goal_handle) -> CancelResponse:
+        """Accept a cancel and stop the robot at once; the execute loop then ends the goal as cancelled."""
+        with self._lock:
+            if self._session is not None and self._session.goal_handle is goal_handle:
+                self._session.cancelled = True
+                self._stop_robot()
+        return CancelResponse.ACCEPT
+
     def _execute(self, goal_handle) -> Navigate.Result:
         request = goal_handle.request
         goals = parse_instruction(request.instruction)
@@ -400,7 +409,7 @@ class NavigationNode(Node):
     def _fast_tick(self) -> None:
         with self._lock:
             session, pose = self._session, self._pose
-        if session is None or pose is None or session.preempted:
+        if session is None or pose is None or session.preempted or session.cancelled:
             return
         now = self._now()
         reason = self._safety_reason(now)
@@ -420,7 +429,7 @@ class NavigationNode(Node):
             session.last_path_id = id(nav.path)
             self._publish_path(nav.path)
         with self._lock:  # a cancel or preemption that cleared the session in the meantime wins
-            if self._session is not session or session.preempted:
+            if self._session is not session or session.preempted or session.cancelled:
                 return
             if self.cfg.action_space == 'discrete':
                 if cmd.discrete:
@@ -507,8 +516,11 @@ def _vec(x: float = 0.0, y: float = 0.0, z: float = 0.0) -> Vector3:
 
 
 def main(args: list[str] | None = None) -> int:
-    """Entry point of `navigation_node`: a multi-threaded executor, as the action server waits on the fast loop."""
-    return run_node('navigation', NavigationNode, args, executor=lambda: MultiThreadedExecutor(num_threads=4),
+    """Entry point of `navigation_node`: a multi-threaded executor, as the action server waits on the fast loop.
+
+    The goal's execute loop holds one thread for the whole goal and each timer one more; the pool is sized so that a
+    burst of input callbacks cannot starve a cancel request."""
+    return run_node('navigation', NavigationNode, args, executor=lambda: MultiThreadedExecutor(num_threads=8),
                     before_destroy=lambda node: node._stop_robot())  # leave the robot standing
 
 
