@@ -20,6 +20,7 @@ from groundfm.navigation.planner import (
     build_costmap,
     find_frontiers,
     grid_from_house,
+    path_costs,
     plan,
     polygon_distance,
     select_frontier,
@@ -297,6 +298,22 @@ def test_with_the_anchor_seen_but_no_candidate_near_it_it_looks_around_the_ancho
     assert 'should be next to a desk' in near.think
     assert near.target.distance((1.0, 7.0)) == 0.0  # the desk's footprint: stop beside it and look around
     assert after.action == 'explore 3.00 3.00'  # looked around it already (and no office in this scene): frontiers
+
+
+def test_a_candidate_a_metre_and_more_from_the_anchor_is_taken_only_when_nothing_is_left_to_search():
+    scene = _scene()
+    # A grey chair 1.2 m from a desk (footprint to footprint): not "next to" it, unless nothing else turns up.
+    scene.objects.append(ObjectNode(9, 'desk', 'brown', (1.0, 7.0, 0.4), (1.0, 0.6, 0.75)))
+    scene.objects.append(ObjectNode(10, 'chair', 'grey', (2.95, 7.0, 0.4), (0.5, 0.5, 0.9)))
+    goal = parse_instruction('walk to the chair next to the desk')
+    slow = SlowSystem(goal)
+    slow.mark_frontier_visited((1.0, 7.0))  # looked around the desk already
+
+    first = slow.decide(scene, Observation((1.0, 1.0, 0.0), (1.0, 1.0), [Frontier((3.0, 3.0), 40)]))
+    last = slow.decide(scene, Observation((1.0, 1.0, 0.0), (1.0, 1.0), []))
+
+    assert first.exploring and first.action == 'explore 3.00 3.00', first.think
+    assert last.action == 'goto object 10' and 'Nothing is left to search' in last.think, last.think
 
 
 def test_replan_when_the_target_estimate_moves():
@@ -596,6 +613,59 @@ def test_wedged_against_an_obstacle_it_backs_up_before_turning_to_look():
     assert math.dist(pose[:2], (4.0, 0.0)) <= nav.cfg.goal_tolerance_m + 0.2
 
 
+def _two_doorways_map() -> Grid:
+    """A 7 m x 6 m house at (0, 0) in an 11 m x 10 m map (5 cm cells), split by a wall at x = 3 m with a doorway
+    straight ahead of (1, 2) at y 1.6-2.4 m and one a long way round at y 5.0-5.8 m; the kitchen is east of it."""
+    data = np.full((200, 220), UNKNOWN, np.int8)
+    data[38:162, 38:182] = OCCUPIED  # outer walls ...
+    data[40:160, 40:180] = FREE  # ... round the floor
+    data[40:160, 100:102] = OCCUPIED
+    data[72:88, 100:102] = FREE
+    data[140:156, 100:102] = FREE
+    return Grid(data, (-2.0, -2.0), 0.05)
+
+
+def _walk_to_the_kitchen_past_a_hidden_blocker(depth_sees_it: bool):
+    """Something the map never shows (below the mapped band, or glass) stands in the near doorway at x = 2.9 m, and
+    mapping publishes a fresh map every second. Returns the navigator and the final pose."""
+    blocker = np.stack([np.full(40, 2.9), np.linspace(1.5, 2.5, 40)], axis=1)
+    nav = Navigator(NavigationConfig(), parse_instruction('go to the kitchen'), (1.0, 2.0, 0.0))
+    nav.set_scene(SceneGraph([], [RoomNode('kitchen', 'kitchen', (4.0, 0.0, 7.0, 6.0))]))
+    pose, t, last_slow, last_map = (1.0, 2.0, 0.0), 0.0, -math.inf, -math.inf
+    while not nav.status.done and t < 120.0:
+        if t - last_map >= 1.0:
+            nav.set_map(_two_doorways_map())
+            last_map = t
+        nav.set_depth_obstacles(blocker if depth_sees_it else np.zeros((0, 2)), t)
+        if nav.wants_slow_update or t - last_slow >= 1.0:
+            nav.slow_update(pose, t)
+            last_slow = t
+        cmd = nav.fast_tick(pose, t, 0.05)
+        new = (pose[0] + cmd.v * math.cos(pose[2]) * 0.05, pose[1] + cmd.v * math.sin(pose[2]) * 0.05,
+               pose[2] + cmd.w * 0.05)
+        half = local.BODY_LENGTH_M / 2
+        nose = (new[0] + half * math.cos(new[2]), new[1] + half * math.sin(new[2]))
+        if nose[0] > 2.9 > pose[0] - 0.5 and 1.5 <= nose[1] <= 2.5:  # the body bumps into it: no translation
+            new = (pose[0], pose[1], new[2])
+        pose = new
+        t += 0.05
+    return nav, pose
+
+
+def test_where_the_depth_guard_held_the_robot_stays_marked_when_a_new_map_arrives():
+    nav, pose = _walk_to_the_kitchen_past_a_hidden_blocker(depth_sees_it=True)
+
+    assert nav.status.success, nav.status.message  # a re-plan on each new map must not lead back into the doorway
+    assert pose[1] > 3.0  # through the far doorway
+
+
+def test_stuck_with_nothing_in_view_the_blocked_stretch_is_marked_and_avoided():
+    nav, pose = _walk_to_the_kitchen_past_a_hidden_blocker(depth_sees_it=False)
+
+    assert nav.status.success, nav.status.message
+    assert pose[1] > 3.0  # through the far doorway, after being stuck in the near one
+
+
 def test_a_detour_around_noise_is_left_once_the_direct_way_clears():
     def house_map(phantom: bool) -> Grid:
         data = np.zeros((120, 140), np.int8)  # 7 m x 6 m, origin (0, 0), 5 cm cells
@@ -632,12 +702,48 @@ def test_a_detour_around_noise_is_left_once_the_direct_way_clears():
 
 
 def test_the_frontier_being_explored_is_kept_while_it_lasts():
-    near, far = Frontier((1.0, 0.0), 10), Frontier((4.0, 0.0), 200)
+    near, far = Frontier((2.0, 0.0), 10), Frontier((3.0, 0.0), 200)
 
     assert select_frontier([near, far], (0.0, 0.0)) is far  # the bigger one scores better from here
-    assert select_frontier([near, far], (0.0, 0.0), keep=(1.2, 0.1)) is near  # ... but the robot is heading to near
-    assert select_frontier([near, far], (0.0, 0.0), visited=[(1.0, 0.0)], keep=(1.2, 0.1)) is far  # reached: drop it
+    assert select_frontier([near, far], (0.0, 0.0), keep=(2.2, 0.1)) is near  # ... but the robot is heading to near
+    assert select_frontier([near, far], (0.0, 0.0), visited=[(2.0, 0.0)], keep=(2.2, 0.1)) is far  # reached: drop it
     assert select_frontier([], (0.0, 0.0), keep=(1.2, 0.1)) is None
+
+
+def test_frontiers_are_ranked_by_the_path_to_them_not_the_straight_line():
+    # A 6 x 4 m observed room; a wall at x = 3 m splits it except for a gap at its north end. Unknown space lies
+    # just beyond the wall's east side close to the robot (reached only round the wall) and to the west, further
+    # in a straight line but in the robot's own half.
+    data = np.full((50, 80), UNKNOWN, np.int8)
+    data[5:45, 5:75] = FREE
+    data[5:40, 40] = OCCUPIED  # the wall, open at its north end (rows 40-44)
+    data[5:45, 5] = OCCUPIED  # the west wall ...
+    data[20:30, 5] = FREE  # ... with an opening onto unknown space
+    data[5, 5:75] = OCCUPIED
+    data[44, 5:75] = OCCUPIED
+    data[5:45, 74] = OCCUPIED
+    data[8:16, 42] = UNKNOWN  # an unseen patch just east of the wall
+    grid = Grid(data, (0.0, 0.0), 0.1)
+    robot = (3.7, 1.2)  # west of the wall, 0.5 m from the east patch as the crow flies
+    costmap = build_costmap(grid, 0.2)
+
+    straight = find_frontiers(grid, min_cells=5)
+    ranked = find_frontiers(grid, min_cells=5, costs=path_costs(costmap, robot))
+
+    east = min(ranked, key=lambda f: math.dist(f.center, (4.2, 1.2)))
+    west = min(ranked, key=lambda f: math.dist(f.center, (0.6, 2.5)))
+    assert east.path_cost > 5.0 > west.path_cost  # round the wall's north end vs straight across the room
+    assert math.dist(select_frontier(straight, robot).center, east.center) < 0.2  # by straight line: the wrong one
+    assert select_frontier(ranked, robot) == west
+
+
+def test_a_big_frontier_is_not_worth_any_detour_and_a_cut_off_one_comes_last():
+    near, huge = Frontier((1.0, 0.0), 10, 1.0), Frontier((6.0, 0.0), 600, 6.0)
+    cut_off = Frontier((0.5, 0.0), 50, math.inf)
+
+    assert select_frontier([near, huge], (0.0, 0.0)) is near  # 600 cells earn no more than FRONTIER_SIZE_CAP
+    assert select_frontier([near, huge, cut_off], (0.0, 0.0)) is near
+    assert select_frontier([cut_off], (0.0, 0.0)) is cut_off  # still a candidate: map noise may open the way
 
 
 def test_a_failed_plan_is_retried_at_the_next_chunk_not_at_every_servo_tick():

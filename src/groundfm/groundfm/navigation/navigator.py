@@ -22,9 +22,11 @@ from groundfm.navigation.planner import (
     Grid,
     PlanResult,
     build_costmap,
+    densify,
     drop_specks,
     find_frontiers,
     grow_to_cover,
+    path_costs,
     plan_on,
     polygon_distance,
     reachable_from,
@@ -40,6 +42,8 @@ MAX_PLAN_FAILURES = 3  # consecutive planning failures before the goal is given 
 DEVIATION_M = 0.4  # re-plan when the robot is this far from its path [m]
 GOAL_CLEARANCE_M = 0.42  # goal cells keep the whole body (half length 0.35 m + margin) off obstacles [m]
 BLOCKED_REPLAN_S = 2.0  # held by the depth guard this long: mark depth obstacles on the map and re-plan [s]
+BLOCK_MEMORY_S = 60.0  # where the robot was held or stuck stays marked as an obstacle this long [s]
+STUCK_MARK_M = 0.3  # stuck: the path this far beyond the body's front is marked as an obstacle [m]
 COVER_MARGIN_M = 1.0  # a live map is padded with unknown cells to hold the robot and the sub-goal this far inside [m]
 STUCK_S = 8.0  # no progress for this long while navigating: stop short, turn to look again, or give up [s]
 PROGRESS_M = 0.25  # moving this far counts as progress [m]
@@ -112,7 +116,8 @@ class Navigator:
         self._costmap: Costmap | None = None
         self.plans = 0
         self._blocked_since: float | None = None
-        self._overlay: Grid | None = None  # the map with depth obstacles stamped in, after a blockage
+        self._blocks: list[tuple[np.ndarray, float]] = []  # (points (n, 2) [m], time [s]) where the robot was held
+        self._overlay: tuple | None = None  # (map, (marks, oldest mark's time), the map with the marks stamped in)
         self._want_slow = True
         self.slow_updates = 0
         self.chunks = 0
@@ -156,7 +161,7 @@ class Navigator:
             return None
         with self._lock:
             grid, scene = self.grid, self.scene
-        frontiers = find_frontiers(grid, self.cfg.min_frontier_cells) if grid is not None else []
+        frontiers = self._frontiers(grid, pose) if grid is not None else []
         obs = Observation(tuple(pose), self.start, frontiers, stamp=now)
         decision = self.slow.decide(scene, obs)
         self.slow_updates += 1
@@ -197,6 +202,13 @@ class Navigator:
                 self._next_chunk = -math.inf  # re-plan at the next fast tick
         return decision
 
+    def _frontiers(self, grid: Grid, pose) -> list:
+        """The map's frontiers, each with the cost of the cheapest path to it from the robot."""
+        costmap = self._costmap
+        if costmap is None or costmap.grid is not grid:
+            costmap = build_costmap(grid, self.cfg.robot_radius, self.cfg.clearance_weight, self.cfg.unknown_is_free)
+        return find_frontiers(grid, self.cfg.min_frontier_cells, path_costs(costmap, pose[:2]))
+
     def _start_scan(self, decision: Decision, pose, why: str) -> Decision:
         """Begin a look-around turn in place (caller holds the lock); the slow system is asked again after it."""
         self._scan = [float(pose[2]), 0.0]
@@ -226,8 +238,7 @@ class Navigator:
             return self._on_arrival(decision, pose, dt)
         if now >= self._next_chunk or self._planned_for is not decision:
             self._next_chunk = now + self.cfg.chunk_period_s
-            if self._overlay is not None and self._overlay.stamp == id(grid):
-                grid = self._overlay
+            grid = self._marked(grid, now)
             if not self._plan_chunk(decision, grid, pose):
                 return self._stop('no path', dt)
         if self.path is None:  # the last plan failed: try again at the next chunk, not at every tick
@@ -266,10 +277,11 @@ class Navigator:
                                 f'{MAX_RECOVERIES} look-around turns')
             return self._stop('stuck', dt)
         self.recoveries += 1
+        self._mark_path_ahead(pose, now)
         wedged = not local.turn_is_clear(pose, self.guard.obstacles)
         with self._lock:
             self._scan = [float(pose[2]), 0.0]
-            self.decision, self.path, self._overlay = None, None, None
+            self.decision, self.path = None, None
             if wedged and not self._discrete and self._rear_is_clear(self._planned_grid or self.grid, pose):
                 self._backup = (float(pose[0]), float(pose[1]), now)
                 self.backups += 1
@@ -344,14 +356,36 @@ class Navigator:
         if self._blocked_since is None:
             self._blocked_since = now
         elif now - self._blocked_since >= BLOCKED_REPLAN_S and len(self.guard.obstacles):
-            data = grid.data.copy()
-            rows, cols, ok = grid.cells_of(self.guard.obstacles)
-            data[rows[ok], cols[ok]] = 100
-            with self._lock:
-                self._overlay = Grid(data, grid.origin, grid.resolution, stamp=id(self.grid))  # marks its source map
+            self._blocks.append((np.array(self.guard.obstacles, float).reshape(-1, 2), now))
             self._next_chunk = -math.inf
             self._blocked_since = None
             self.path = None
+
+    def _mark_path_ahead(self, pose, now: float) -> None:
+        """Stuck without a depth obstacle to blame (a leg caught on a corner, an obstacle below the camera's view):
+        mark the stretch of path the body could not enter, so the next plan takes another way."""
+        if self.path is None or len(self.path) < 2:
+            return
+        ahead = densify(self.path[local.closest_index(self.path, pose[:2]):], 0.05)
+        reach = np.linalg.norm(ahead - np.asarray(pose[:2]), axis=1)
+        front = local.BODY_LENGTH_M / 2
+        marked = ahead[(reach > front) & (reach <= front + STUCK_MARK_M)]
+        if len(marked):
+            self._blocks.append((marked, now))
+
+    def _marked(self, grid: Grid, now: float) -> Grid:
+        """The map with the places the robot was held or stuck in the last BLOCK_MEMORY_S stamped as obstacles (a
+        new map from mapping does not wipe them, so a re-plan does not lead back into the same spot)."""
+        self._blocks = [(points, t) for points, t in self._blocks if now - t <= BLOCK_MEMORY_S]
+        if not self._blocks:
+            return grid
+        marks = (len(self._blocks), self._blocks[0][1])
+        if self._overlay is None or self._overlay[0] is not grid or self._overlay[1] != marks:
+            data = grid.data.copy()
+            rows, cols, ok = grid.cells_of(np.concatenate([points for points, _ in self._blocks]))
+            data[rows[ok], cols[ok]] = OCCUPIED
+            self._overlay = (grid, marks, Grid(data, grid.origin, grid.resolution, grid.stamp))
+        return self._overlay[2]
 
     @property
     def _discrete(self) -> bool:

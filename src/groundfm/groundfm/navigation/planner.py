@@ -239,20 +239,12 @@ def _reference_dijkstra(costmap: Costmap, start_xy, goal_mask: np.ndarray) -> fl
     return result.cost if result.path is not None else math.inf
 
 
-def dijkstra_search(costmap: Costmap, start_xy, goal_mask: np.ndarray) -> PlanResult:
-    """The same search as `astar` (same graph, costs and corner rule) by scipy's compiled Dijkstra: a few tens of ms
-    on a whole house, where the pure-Python A* can take seconds when the goal is far or cut off. Used by plan_on."""
+def _search_graph(costmap: Costmap, start: tuple[int, int]):
+    """The step graph astar searches (8-connected, corner rule, clearance costs) as a CSR matrix over h*w cells."""
     from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import dijkstra
 
     grid = costmap.grid
     h, w = grid.shape
-    start = grid.cell_of(start_xy)
-    if not grid.inside(start):
-        return PlanResult(None, reason=f'start ({start_xy[0]:.2f}, {start_xy[1]:.2f}) is outside the map')
-    goals = goal_mask & ~costmap.lethal
-    if not goals.any():
-        return PlanResult(None, reason='no reachable goal cell (the goal lies in or next to obstacles)')
     passable = ~costmap.lethal | _start_pocket(costmap, start)
     passable[start] = True
     idx = np.arange(h * w).reshape(h, w)
@@ -270,7 +262,36 @@ def dijkstra_search(costmap: Costmap, start_xy, goal_mask: np.ndarray) -> PlanRe
         cols.append(idx[b][ok])
         vals.append((step * 0.5 * (costmap.multiplier[a] + costmap.multiplier[b]))[ok])
     graph = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(h * w, h * w))
-    dist, pred = dijkstra(graph.tocsr(), indices=start[0] * w + start[1], return_predecessors=True)
+    return graph.tocsr()
+
+
+def path_costs(costmap: Costmap, start_xy) -> np.ndarray:
+    """Float (h, w): cost [m] of the cheapest path from start_xy to every cell (inf where unreachable), by scipy's
+    compiled Dijkstra on astar's graph."""
+    from scipy.sparse.csgraph import dijkstra
+
+    grid = costmap.grid
+    start = grid.cell_of(start_xy)
+    if not grid.inside(start):
+        return np.full(grid.shape, np.inf)
+    dist = dijkstra(_search_graph(costmap, start), indices=start[0] * grid.shape[1] + start[1])
+    return dist.reshape(grid.shape) * grid.resolution
+
+
+def dijkstra_search(costmap: Costmap, start_xy, goal_mask: np.ndarray) -> PlanResult:
+    """The same search as `astar` (same graph, costs and corner rule) by scipy's compiled Dijkstra: a few tens of ms
+    on a whole house, where the pure-Python A* can take seconds when the goal is far or cut off. Used by plan_on."""
+    from scipy.sparse.csgraph import dijkstra
+
+    grid = costmap.grid
+    w = grid.shape[1]
+    start = grid.cell_of(start_xy)
+    if not grid.inside(start):
+        return PlanResult(None, reason=f'start ({start_xy[0]:.2f}, {start_xy[1]:.2f}) is outside the map')
+    goals = goal_mask & ~costmap.lethal
+    if not goals.any():
+        return PlanResult(None, reason='no reachable goal cell (the goal lies in or next to obstacles)')
+    dist, pred = dijkstra(_search_graph(costmap, start), indices=start[0] * w + start[1], return_predecessors=True)
     goal_dist = np.where(goals.ravel(), dist, np.inf)
     goal_i = int(np.argmin(goal_dist))
     if not np.isfinite(goal_dist[goal_i]):
@@ -385,14 +406,17 @@ def polygon_distance(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Frontier:
-    """A cluster of free cells bordering unknown space: its size [cells] and a reachable centre (x, y) [m]."""
+    """A cluster of free cells bordering unknown space: its size [cells], a reachable centre (x, y) [m] and the cost
+    [m] of the cheapest path from the robot to its nearest cell (nan: not computed; inf: cut off on this map)."""
 
     center: tuple[float, float]
     size: int
+    path_cost: float = math.nan
 
 
-def find_frontiers(grid: Grid, min_cells: int = 8) -> list[Frontier]:
-    """Frontier clusters (8-connected) of free cells with an unknown 4-neighbour, largest first."""
+def find_frontiers(grid: Grid, min_cells: int = 8, costs: np.ndarray | None = None) -> list[Frontier]:
+    """Frontier clusters (8-connected) of free cells with an unknown 4-neighbour, largest first. With `costs` (h, w)
+    from `path_costs`, each frontier carries the cost of reaching its nearest cell."""
     free = grid.data == FREE
     unknown = grid.unknown()
     near_unknown = ndimage.binary_dilation(unknown, structure=ndimage.generate_binary_structure(2, 1))
@@ -406,21 +430,34 @@ def find_frontiers(grid: Grid, min_cells: int = 8) -> list[Frontier]:
         mean = cells.mean(axis=0)
         nearest = cells[np.argmin(((cells - mean) ** 2).sum(axis=1))]  # a real frontier cell near the centroid
         x, y = grid.center_of(nearest)
-        out.append(Frontier((float(x), float(y)), int(len(cells))))
+        cost = float(costs[cells[:, 0], cells[:, 1]].min()) if costs is not None else math.nan
+        out.append(Frontier((float(x), float(y)), int(len(cells)), cost))
     return sorted(out, key=lambda f: -f.size)
+
+
+FRONTIER_SIZE_CAP = 100  # a frontier's size earns at most this many cells of bonus: big ones are not worth any detour
+CUT_OFF_PENALTY_M = 10.0  # a frontier with no path on this map ranks as if this much further (noise may open it) [m]
 
 
 def select_frontier(frontiers: list[Frontier], robot_xy, visited: list[tuple[float, float]] = (),
                     size_weight: float = 0.02, exclude_radius: float = 0.75,
                     keep: tuple[float, float] | None = None) -> Frontier | None:
-    """The frontier with the best score = distance [m] - size_weight * size, skipping ones near visited points; the
-    one within exclude_radius of `keep` (the frontier being explored) wins while it lasts, so a growing map does not
-    make the robot zigzag between frontiers."""
+    """The frontier with the best score = distance [m] - size_weight * min(size, FRONTIER_SIZE_CAP), skipping ones near
+    visited points. The distance is the path cost when known (straight line otherwise; a frontier cut off on this map
+    pays CUT_OFF_PENALTY_M). The one within exclude_radius of `keep` (the frontier being explored) wins while it
+    lasts, so a growing map does not make the robot zigzag between frontiers."""
     open_ = [f for f in frontiers if all(math.dist(f.center, v) >= exclude_radius for v in visited)]
     kept = [f for f in open_ if keep is not None and math.dist(f.center, keep) < exclude_radius]
     if kept:
         return min(kept, key=lambda f: math.dist(f.center, keep))
-    return min(open_, key=lambda f: math.dist(f.center, robot_xy) - size_weight * f.size, default=None)
+
+    def distance(f: Frontier) -> float:
+        straight = math.dist(f.center, robot_xy)
+        if math.isnan(f.path_cost):
+            return straight
+        return f.path_cost if math.isfinite(f.path_cost) else straight + CUT_OFF_PENALTY_M
+
+    return min(open_, key=lambda f: distance(f) - size_weight * min(f.size, FRONTIER_SIZE_CAP), default=None)
 
 
 # --- ground-truth stand-in ------------------------------------------------------------------------------------------

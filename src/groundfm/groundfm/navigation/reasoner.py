@@ -24,7 +24,8 @@ from groundfm.colors import rank_colors
 from groundfm.navigation.instructions import Referent, SubGoal
 from groundfm.navigation.planner import Frontier, polygon_distance
 
-NEAR_M = 1.5  # 'next to' / 'near': anchor footprint within this distance [m]
+NEAR_M = 1.0  # 'next to' / 'near': footprints within this distance of the anchor's [m]
+NEAR_LOOSE_M = 1.5  # ... or within this, once nothing is left to search (mapped boxes can be off) [m]
 SEARCHED_M = 0.75  # a room counts as searched once an explored point lies this close to its centre [m]
 # Common-sense places of strongly room-bound classes, as a language model would know them (written here, not read from
 # the sim). Classes found in many rooms (chair, table, lamp, plant, box, shelf, cabinet) have no prior.
@@ -173,8 +174,9 @@ def point_target(kind: str, name: str, xy, ref: str = '') -> Target:
 # --- grounding --------------------------------------------------------------------------------------------------------
 
 
-def ground(goal: SubGoal, scene: SceneGraph, robot_xy, start_xy) -> tuple[Target | None, str]:
-    """Resolve a sub-goal against the scene graph: (target or None, one-sentence explanation)."""
+def ground(goal: SubGoal, scene: SceneGraph, robot_xy, start_xy, near_m: float = NEAR_M) -> tuple[Target | None, str]:
+    """Resolve a sub-goal against the scene graph: (target or None, one-sentence explanation). A relational goal's
+    target must lie within near_m [m] of an anchor."""
     ref = goal.target
     if ref.kind == 'start':
         return point_target('pose', 'pose: start', start_xy, 'start'), (
@@ -207,7 +209,7 @@ def ground(goal: SubGoal, scene: SceneGraph, robot_xy, start_xy) -> tuple[Target
         scored = [(min(float(polygon_distance(o.footprint(), a).min()) for a in anchors), o) for o in candidates]
         scored.sort(key=lambda t: (t[0], math.dist(t[1].center[:2], robot_xy)))
         gap, obj = scored[0]
-        if gap > NEAR_M:
+        if gap > near_m:
             return None, f'{note}, but none is near a {goal.anchor.describe()} (closest {gap:.1f} m).'
         return object_target(obj), f'{note}; #{obj.id} is {gap:.1f} m from a {goal.anchor.describe()}.'
     if ref.ordinal and ref.ordinal <= len(candidates):
@@ -438,6 +440,10 @@ class RuleReasoner:
 
         frontier = select_frontier(obs.frontiers, xy, obs.visited_frontiers, keep=obs.current_frontier)
         if frontier is None:
+            loose, loose_why = ground(goal, scene, xy, obs.start, NEAR_LOOSE_M) if goal.anchor else (None, '')
+            if loose is not None:
+                return format_output(f'{head} {why} Nothing is left to search. {loose_why} Close enough; go there.',
+                                     f'goto {loose.kind} {loose.ref}')
             return format_output(f'{head} {why} No unexplored frontier is left, so I cannot find it; stop.', 'stop')
         return format_output(f'{head} {why} Explore the frontier at ({frontier.center[0]:.1f}, '
                              f'{frontier.center[1]:.1f}) ({frontier.size} cells) to look for it.',
@@ -456,7 +462,8 @@ def describe_scene(scene: SceneGraph, obs: Observation, limit: int = 40) -> str:
               for o in near]
     lines += [f'door {d.index}: {d.rooms[0]}/{d.rooms[1]} at ({d.center[0]:.1f}, {d.center[1]:.1f})'
               for d in scene.doors]
-    lines += [f'frontier: ({f.center[0]:.1f}, {f.center[1]:.1f}) size {f.size}' for f in obs.frontiers[:5]]
+    lines += [f'frontier: ({f.center[0]:.1f}, {f.center[1]:.1f}) size {f.size}'
+              + (f', path {f.path_cost:.1f} m' if math.isfinite(f.path_cost) else '') for f in obs.frontiers[:5]]
     return '\n'.join(lines)
 
 
