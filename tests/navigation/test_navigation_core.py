@@ -563,6 +563,11 @@ def test_the_best_colour_match_wins_over_a_nearer_weaker_one():
     assert target.ref == '4' and green.ref == '13'
 
 
+def _unicycle(pose, cmd, dt: float = 0.05):
+    """The pose (x, y, yaw) after driving a velocity command for dt [s]."""
+    return (pose[0] + cmd.v * math.cos(pose[2]) * dt, pose[1] + cmd.v * math.sin(pose[2]) * dt, pose[2] + cmd.w * dt)
+
+
 def _held_by_a_phantom(object_x: float, phantom_x: float, trail: list | None = None, half_width: float = 3.0):
     """Drive to a fridge while stereo noise that never clears stands across the corridor at phantom_x (|y| <=
     half_width); trail, when given, collects every (pose, command)."""
@@ -579,8 +584,7 @@ def _held_by_a_phantom(object_x: float, phantom_x: float, trail: list | None = N
         cmd = nav.fast_tick(pose, t, 0.05)
         if trail is not None:
             trail.append((pose, cmd))
-        pose = (pose[0] + cmd.v * math.cos(pose[2]) * 0.05, pose[1] + cmd.v * math.sin(pose[2]) * 0.05,
-                pose[2] + cmd.w * 0.05)
+        pose = _unicycle(pose, cmd)
         t += 0.05
     return nav, pose, t
 
@@ -641,8 +645,7 @@ def _walk_to_the_kitchen_past_a_hidden_blocker(depth_sees_it: bool):
             nav.slow_update(pose, t)
             last_slow = t
         cmd = nav.fast_tick(pose, t, 0.05)
-        new = (pose[0] + cmd.v * math.cos(pose[2]) * 0.05, pose[1] + cmd.v * math.sin(pose[2]) * 0.05,
-               pose[2] + cmd.w * 0.05)
+        new = _unicycle(pose, cmd)
         half = local.BODY_LENGTH_M / 2
         nose = (new[0] + half * math.cos(new[2]), new[1] + half * math.sin(new[2]))
         if nose[0] > 2.9 > pose[0] - 0.5 and 1.5 <= nose[1] <= 2.5:  # the body bumps into it: no translation
@@ -688,8 +691,7 @@ def test_a_detour_around_noise_is_left_once_the_direct_way_clears():
                 nav.slow_update(pose, t)
                 last_slow = t
             cmd = nav.fast_tick(pose, t, 0.05)
-            new = (pose[0] + cmd.v * math.cos(pose[2]) * 0.05, pose[1] + cmd.v * math.sin(pose[2]) * 0.05,
-                   pose[2] + cmd.w * 0.05)
+            new = _unicycle(pose, cmd)
             walked += math.dist(pose[:2], new[:2])
             pose, t = new, t + 0.05
         assert nav.status.success, nav.status.message

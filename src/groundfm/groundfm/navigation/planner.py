@@ -167,16 +167,24 @@ def _start_pocket(costmap: Costmap, start: tuple[int, int]) -> np.ndarray:
     return disk & costmap.lethal & ~grid.occupied()
 
 
+def _endpoints(costmap: Costmap, start_xy, goal_mask: np.ndarray):
+    """(start cell, goal cells outside lethal space, None), or (None, None, a failed PlanResult saying why)."""
+    start = costmap.grid.cell_of(start_xy)
+    if not costmap.grid.inside(start):
+        return None, None, PlanResult(None, reason=f'start ({start_xy[0]:.2f}, {start_xy[1]:.2f}) is outside the map')
+    goals = goal_mask & ~costmap.lethal
+    if not goals.any():
+        return None, None, PlanResult(None, reason='no reachable goal cell (the goal lies in or next to obstacles)')
+    return start, goals, None
+
+
 def astar(costmap: Costmap, start_xy, goal_mask: np.ndarray, max_expansions: int = 2_000_000) -> PlanResult:
     """Cheapest 8-connected path from start_xy [m] to any cell of goal_mask (h, w); heuristic = metric goal distance."""
     grid = costmap.grid
     h, w = grid.shape
-    start = grid.cell_of(start_xy)
-    if not grid.inside(start):
-        return PlanResult(None, reason=f'start ({start_xy[0]:.2f}, {start_xy[1]:.2f}) is outside the map')
-    goals = goal_mask & ~costmap.lethal
-    if not goals.any():
-        return PlanResult(None, reason='no reachable goal cell (the goal lies in or next to obstacles)')
+    start, goals, refusal = _endpoints(costmap, start_xy, goal_mask)
+    if refusal is not None:
+        return refusal
     passable = ~costmap.lethal | _start_pocket(costmap, start)
     passable[start] = True
     # Admissible heuristic: straight-line distance to the nearest goal cell [cells] (multiplier >= 1).
@@ -285,12 +293,9 @@ def dijkstra_search(costmap: Costmap, start_xy, goal_mask: np.ndarray) -> PlanRe
 
     grid = costmap.grid
     w = grid.shape[1]
-    start = grid.cell_of(start_xy)
-    if not grid.inside(start):
-        return PlanResult(None, reason=f'start ({start_xy[0]:.2f}, {start_xy[1]:.2f}) is outside the map')
-    goals = goal_mask & ~costmap.lethal
-    if not goals.any():
-        return PlanResult(None, reason='no reachable goal cell (the goal lies in or next to obstacles)')
+    start, goals, refusal = _endpoints(costmap, start_xy, goal_mask)
+    if refusal is not None:
+        return refusal
     dist, pred = dijkstra(_search_graph(costmap, start), indices=start[0] * w + start[1], return_predecessors=True)
     goal_dist = np.where(goals.ravel(), dist, np.inf)
     goal_i = int(np.argmin(goal_dist))
