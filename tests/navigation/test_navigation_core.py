@@ -785,3 +785,19 @@ def test_a_step_reached_while_the_slow_system_decides_is_not_decided_again():
     assert nav.slow_update((1.0, 1.0, 0.0), 0.0) is None and nav.wants_slow_update  # stale: ask again, no crash
     assert nav.decision is None and not nav.status.done
     assert nav.slow_update((1.0, 1.0, 0.0), 0.1) is None and not nav.wants_slow_update  # both steps done meanwhile
+
+
+def test_the_benchmark_scores_a_trajectory_with_a_gap_in_odometry():
+    from groundfm.bench.nav import Episode, evaluate_trajectory
+    from groundfm.navigation.reasoner import point_target
+
+    grid = Grid(np.zeros((100, 100), np.int8), (0.0, 0.0), 0.05)
+    ep = Episode(0, 'multi', 'come back', [point_target('pose', 'pose: end', (4.0, 1.0), 'end')])
+    t = np.r_[np.arange(0.0, 2.0, 0.02), np.arange(4.0, 6.0, 0.02)]  # no odometry from 2 s to 4 s
+    x = 1.0 + 3.0 * t / t[-1]
+    trajectory = np.stack([t, x, np.ones_like(t), np.zeros_like(t)], axis=1)
+    far_away = [np.array([[20.0, 20.0], [21.0, 20.0], [21.0, 21.0], [20.0, 21.0]])]
+
+    out = evaluate_trajectory(ep, trajectory, grid, far_away, 1.0, 0.2, 6.0, 'done')
+
+    assert out.success and math.isfinite(out.length) and 2.5 < out.length < 3.1

@@ -474,8 +474,9 @@ def evaluate_trajectory(ep: Episode, trajectory: np.ndarray, grid, obstacles, to
 
     rows = _every(trajectory, 0.2)
     t = trajectory[:, 0]
-    smooth = np.array([trajectory[(t >= c - 0.3) & (t <= c + 0.3), 1:3].mean(axis=0)
-                       for c in np.arange(t[0], t[-1], 0.5)] + [trajectory[-1, 1:3]])
+    windows = [(t >= c - 0.3) & (t <= c + 0.3) for c in np.arange(t[0], t[-1], 0.5)]
+    smooth = np.array([trajectory[w, 1:3].mean(axis=0) for w in windows if w.any()]  # a gap in odometry: skip it
+                      + [trajectory[-1, 1:3]])
     start = (float(rows[0, 1]), float(rows[0, 2]))
     ell, _ = geodesic(grid, start, ep.targets, tolerance, radius)
     visited = 0
