@@ -442,7 +442,6 @@ def find_frontiers(grid: Grid, min_cells: int = 8, costs: np.ndarray | None = No
 
 FRONTIER_SIZE_CAP = 100  # a frontier's size earns at most this many cells of bonus: big ones are not worth any detour
 CUT_OFF_PENALTY_M = 10.0  # a frontier with no path on this map ranks as if this much further (noise may open it) [m]
-KEEP_SLACK_M = 3.0  # the frontier being explored is kept while it scores at most this much worse than the best [m]
 
 
 def select_frontier(frontiers: list[Frontier], robot_xy, visited: list[tuple[float, float]] = (),
@@ -451,25 +450,19 @@ def select_frontier(frontiers: list[Frontier], robot_xy, visited: list[tuple[flo
     """The frontier with the best score = distance [m] - size_weight * min(size, FRONTIER_SIZE_CAP), skipping ones near
     visited points. The distance is the path cost when known (straight line otherwise; a frontier cut off on this map
     pays CUT_OFF_PENALTY_M). The one within exclude_radius of `keep` (the frontier being explored) wins while it
-    scores within KEEP_SLACK_M of the best, so a growing map does not make the robot zigzag between frontiers, yet a
-    frontier whose way turned out long (a blocked passage) is given up."""
-
-    def score(f: Frontier) -> float:
-        straight = math.dist(f.center, robot_xy)
-        if math.isnan(f.path_cost):
-            distance = straight
-        else:
-            distance = f.path_cost if math.isfinite(f.path_cost) else straight + CUT_OFF_PENALTY_M
-        return distance - size_weight * min(f.size, FRONTIER_SIZE_CAP)
-
+    lasts, so a growing map does not make the robot zigzag between frontiers."""
     open_ = [f for f in frontiers if all(math.dist(f.center, v) >= exclude_radius for v in visited)]
-    best = min(open_, key=score, default=None)
     kept = [f for f in open_ if keep is not None and math.dist(f.center, keep) < exclude_radius]
     if kept:
-        current = min(kept, key=lambda f: math.dist(f.center, keep))
-        if score(current) <= score(best) + KEEP_SLACK_M:
-            return current
-    return best
+        return min(kept, key=lambda f: math.dist(f.center, keep))
+
+    def distance(f: Frontier) -> float:
+        straight = math.dist(f.center, robot_xy)
+        if math.isnan(f.path_cost):
+            return straight
+        return f.path_cost if math.isfinite(f.path_cost) else straight + CUT_OFF_PENALTY_M
+
+    return min(open_, key=lambda f: distance(f) - size_weight * min(f.size, FRONTIER_SIZE_CAP), default=None)
 
 
 # --- ground-truth stand-in ------------------------------------------------------------------------------------------
