@@ -480,7 +480,8 @@ def test_a_target_behind_the_robot_is_found_by_turning_before_walking(look_aroun
     mapper = FakeMapper(house)
     mapper.observe(spawn)
     assert 'lamp' not in {o['label'] for o in mapper.seen_objects()}
-    nav = Navigator(NavigationConfig(look_around_first=look_around_first), parse_instruction('go to the lamp'), spawn)
+    cfg = NavigationConfig(look_around_first=look_around_first, look_around_each_room=look_around_first)
+    nav = Navigator(cfg, parse_instruction('go to the lamp'), spawn)
     trail = [spawn]
 
     _drive_live(nav, mapper, house, spawn, 240.0, trail=trail)
@@ -685,6 +686,34 @@ def test_a_long_way_round_gives_way_to_a_tight_gap_the_body_fits_through():
 
     assert nav.path is not None and nav.path[:, 1].max() < 4.0  # through the gap, not round by y = 11.5 m
     assert 'a tight one' in nav.status.reasoning
+
+
+def test_exploring_for_an_unseen_target_it_looks_around_once_in_each_room_it_enters():
+    def seen_up_to(x: float) -> Grid:  # 8 m x 4 m, 5 cm cells: the floor is mapped 1.5 m ahead of the robot
+        data = np.full((80, 160), UNKNOWN, np.int8)
+        data[:, :int(min(x + 1.5, 8.0) / 0.05)] = FREE
+        return Grid(data, (0.0, 0.0), 0.05)
+
+    nav = Navigator(NavigationConfig(), parse_instruction('go to the fridge'), (1.0, 2.0, 0.0))
+    nav.set_scene(SceneGraph([], [RoomNode('den', 'living_room', (0.0, 0.0, 4.0, 4.0)),
+                                  RoomNode('study', 'office', (4.0, 0.0, 8.0, 4.0))]))
+    pose, t, last_slow, turned_in = (1.0, 2.0, 0.0), 0.0, -math.inf, {}
+    while not nav.status.done and t < 60.0:
+        if t - last_slow >= 1.0:
+            nav.set_map(seen_up_to(pose[0]))
+        if nav.wants_slow_update or t - last_slow >= 1.0:
+            nav.slow_update(pose, t)
+            last_slow = t
+        cmd = nav.fast_tick(pose, t, 0.05)
+        room = 'den' if pose[0] < 4.0 else 'study'
+        if cmd.v == 0.0:
+            turned_in[room] = turned_in.get(room, 0.0) + abs(cmd.w) * 0.05
+        pose = _unicycle(pose, cmd)
+        t += 0.05
+
+    assert turned_in.get('den', 0.0) > 2 * math.pi - 0.5  # the first look-around, where it starts
+    assert turned_in.get('study', 0.0) > 2 * math.pi - 0.5, turned_in  # one more on entering the study
+    assert nav.scans == 2
 
 
 def test_a_detour_around_noise_is_left_once_the_direct_way_clears():

@@ -30,6 +30,7 @@ class NavigationConfig:
     unknown_is_free: bool = True  # plan through unknown cells (exploration); false treats them as obstacles
     min_frontier_cells: int = 8  # smallest frontier cluster worth exploring [cells]
     look_around_first: bool = True  # turn in place once before exploring for a target not seen yet (no path cost)
+    look_around_each_room: bool = True  # ... and once in each further room entered while it is still unseen
     replan_distance_m: float = 0.3  # re-plan when the target estimate moves more than this [m]
     stop_clearance_m: float = 0.25  # depth guard: stop when an obstacle is this close ahead of the body [m]
     slow_clearance_m: float = 0.8  # depth guard: slow down linearly below this clearance [m]
@@ -88,6 +89,8 @@ _DESCRIPTIONS = {
     'min_frontier_cells': ('Smallest frontier cluster worth exploring [cells]', 1, 1000),
     'look_around_first': ('Turn in place once before walking to a frontier when the target is not seen yet '
                           '(a turn adds no path length)', None, None),
+    'look_around_each_room': ('While exploring for a target not seen yet, turn in place once on entering each room '
+                              'not looked around in yet (needs a room layout)', None, None),
     'replan_distance_m': ('Re-plan when the target estimate moves more than this [m]', 0.01, 5.0),
     'stop_clearance_m': ('Depth guard: stop when an obstacle is this close ahead [m]', 0.0, 2.0),
     'slow_clearance_m': ('Depth guard: slow down below this clearance [m]', 0.0, 5.0),

@@ -128,6 +128,7 @@ class Navigator:
         self._scan: list[float] | None = None  # look-around turn in progress: [last yaw, turned so far] [rad]
         self.scans = 0  # look-around turns done
         self._scan_xy: tuple[float, float] | None = None  # where the last look-around turn started
+        self._looked_in: set[str] = set()  # rooms a look-around turn was made in
         self._backup: tuple[float, float, float] | None = None  # back-up in progress: (x, y, time) where it began
         self.backups = 0  # back-ups done
         self._frontiers_reset = False  # the visited-frontier list was cleared once for a second pass
@@ -180,6 +181,11 @@ class Navigator:
             if decision.exploring and self.cfg.look_around_first and self.scans == 0 and not scanning:
                 return self._start_scan(decision, pose, ' The target is not in view: first turn in place once to '
                                                          'map the surroundings, then explore.')
+            room = scene.room_at(pose[:2]) if decision.exploring and self.cfg.look_around_each_room else None
+            entered = room is not None and room.name != getattr(scene.room_at(self.start), 'name', None)
+            if entered and room.name not in self._looked_in and not scanning:
+                return self._start_scan(decision, pose, f' Just entered {room.name}: turn in place once to look '
+                                                        'around it, then explore.')
             self.decision = decision
             self.status.reasoning = decision.think
             if decision.target is None:
@@ -215,6 +221,9 @@ class Navigator:
         """Begin a look-around turn in place (caller holds the lock); the slow system is asked again after it."""
         self._scan = [float(pose[2]), 0.0]
         self._scan_xy = (float(pose[0]), float(pose[1]))
+        room = self.scene.room_at(pose[:2])
+        if room is not None:
+            self._looked_in.add(room.name)
         self.scans += 1
         self.status.phase, self.status.subgoal, self.status.subgoal_xy = PHASE_EXPLORING, 'scan', None
         self.status.reasoning = decision.think + why
