@@ -670,24 +670,6 @@ def test_stuck_with_nothing_in_view_the_blocked_stretch_is_marked_and_avoided():
     assert pose[1] > 3.0  # through the far doorway, after being stuck in the near one
 
 
-def test_a_long_way_round_gives_way_to_a_tight_gap_the_body_fits_through():
-    data = np.zeros((240, 160), np.int8)  # 8 m x 12 m, 5 cm cells, walls all round
-    data[[0, -1], :] = OCCUPIED
-    data[:, [0, -1]] = OCCUPIED
-    data[:, 70:72] = OCCUPIED  # a wall at x = 3.5 m ...
-    data[56:64, 70:72] = FREE  # ... with a 0.4 m gap straight ahead (closed by the 0.22 m inflation)
-    data[220:238, 70:72] = FREE  # ... and a wide opening near the far wall
-    nav = Navigator(NavigationConfig(), parse_instruction('go to the fridge'), (1.0, 3.0, 0.0))
-    nav.set_map(Grid(data, (0.0, 0.0), 0.05))
-    nav.set_scene(SceneGraph([ObjectNode(1, 'fridge', 'white', (6.0, 3.0, 0.9), (0.4, 0.4, 1.8))]))
-
-    nav.slow_update((1.0, 3.0, 0.0), 0.0)
-    nav.fast_tick((1.0, 3.0, 0.0), 0.0, 0.05)
-
-    assert nav.path is not None and nav.path[:, 1].max() < 4.0  # through the gap, not round by y = 11.5 m
-    assert 'a tight one' in nav.status.reasoning
-
-
 def test_exploring_for_an_unseen_target_it_looks_around_once_in_each_room_it_enters():
     def seen_up_to(x: float) -> Grid:  # 8 m x 4 m, 5 cm cells: the floor is mapped 1.5 m ahead of the robot
         data = np.full((80, 160), UNKNOWN, np.int8)

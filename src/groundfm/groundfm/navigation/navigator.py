@@ -43,7 +43,7 @@ DEVIATION_M = 0.4  # re-plan when the robot is this far from its path [m]
 GOAL_CLEARANCE_M = 0.42  # goal cells keep the whole body (half length 0.35 m + margin) off obstacles [m]
 BLOCKED_REPLAN_S = 2.0  # held by the depth guard this long: mark depth obstacles on the map and re-plan [s]
 BLOCK_MEMORY_S = 60.0  # where the robot was held or stuck stays marked as an obstacle this long [s]
-STUCK_MARK_M = 0.3  # stuck: the path this far beyond the body's front, and this far to each side, is marked [m]
+STUCK_MARK_M = 0.3  # stuck: the path this far beyond the body's front is marked as an obstacle [m]
 COVER_MARGIN_M = 1.0  # a live map is padded with unknown cells to hold the robot and the sub-goal this far inside [m]
 STUCK_S = 8.0  # no progress for this long while navigating: stop short, turn to look again, or give up [s]
 PROGRESS_M = 0.25  # moving this far counts as progress [m]
@@ -56,8 +56,6 @@ SCAN_ANGLE = 2 * math.pi - 0.2  # a look-around turn is complete after this much
 BACKUP_M = 0.3  # stuck with an obstacle at the body: first back up this far along the way it came [m]
 BACKUP_SPEED = 0.15  # reverse speed of the back-up [m/s]
 BACKUP_S = 4.0  # a back-up ends after this long even if short of BACKUP_M [s]
-DETOUR_RATIO = 2.0  # a path longer than this times the straight-line gap to the goal (+ 1 m) is a detour [1]
-DETOUR_SAVING_M = 2.0  # ... and a tighter way this much shorter replaces it [m]
 SHORTCUT_M = 0.5  # on a map update, a fresh path this much shorter than the rest of the current one replaces it [m]
 SCAN_SPACING_M = 1.5  # entering a room to search within this of the last look-around does not turn again [m]
 
@@ -374,8 +372,7 @@ class Navigator:
 
     def _mark_path_ahead(self, pose, now: float) -> None:
         """Stuck without a depth obstacle to blame (a leg caught on a corner, an obstacle below the camera's view):
-        mark the stretch of path the body could not enter, so the next plan takes another way. The mark is a band
-        STUCK_MARK_M to each side: where the blocker stands is unknown, and a tighter plan must not slip past it."""
+        mark the stretch of path the body could not enter, so the next plan takes another way."""
         if self.path is None or len(self.path) < 2:
             return
         ahead = densify(self.path[local.closest_index(self.path, pose[:2]):], 0.05)
@@ -383,9 +380,7 @@ class Navigator:
         front = local.BODY_LENGTH_M / 2
         marked = ahead[(reach > front) & (reach <= front + STUCK_MARK_M)]
         if len(marked):
-            side = np.array([-math.sin(pose[2]), math.cos(pose[2])])
-            offsets = np.linspace(-STUCK_MARK_M, STUCK_MARK_M, 13)[:, None, None] * side
-            self._blocks.append(((marked[None] + offsets).reshape(-1, 2), now))
+            self._blocks.append((marked, now))
 
     def _marked(self, grid: Grid, now: float) -> Grid:
         """The map with the places the robot was held or stuck in the last BLOCK_MEMORY_S stamped as obstacles (a
@@ -427,8 +422,6 @@ class Navigator:
             self._approach = False
             if result.path is None and not decision.exploring:
                 result = self._fallback_plan(grid, pose, goal_mask(decision.target, grid, self.cfg), result)
-            elif result.path is not None and not decision.exploring:
-                result = self._unless_detour(decision, grid, pose, result)
             if result.path is None:
                 self.path = None
                 self._plan_failures += 1
@@ -464,31 +457,13 @@ class Navigator:
             self.status.distance_remaining = result.length
             self.status.reasoning += f' A way {remaining - result.length:.1f} m shorter opened: take it.'
 
-    def _narrow_plan(self, grid: Grid, pose, mask: np.ndarray) -> tuple[Costmap, PlanResult]:
-        """A plan with the inflation cut to the body's half width (the body still fits, sideways clearance is thin)."""
-        radius = min(self.cfg.robot_radius, local.BODY_WIDTH_M / 2 + 0.02)
-        costmap = build_costmap(grid, radius, self.cfg.clearance_weight, self.cfg.unknown_is_free)
-        return costmap, plan_on(costmap, pose[:2], mask, radius)
-
-    def _unless_detour(self, decision: Decision, grid: Grid, pose, result: PlanResult) -> PlanResult:
-        """A path DETOUR_RATIO times the straight-line gap (plus 1 m) may go round a tight spot the inflated map
-        closes (furniture close to the goal; or out through unknown space beyond the walls): take the narrow way when
-        it saves DETOUR_SAVING_M or more."""
-        if result.length <= DETOUR_RATIO * decision.target.distance(pose[:2]) + 1.0:
-            return result
-        _, narrow = self._narrow_plan(grid, pose, goal_mask(decision.target, grid, self.cfg))
-        if narrow.path is None or narrow.length > result.length - DETOUR_SAVING_M:
-            return result
-        self.status.reasoning += (f' The roomy way is {result.length:.1f} m; a tight one is {narrow.length:.1f} m: '
-                                  'take it.')
-        return narrow
-
     def _fallback_plan(self, grid: Grid, pose, mask: np.ndarray, failed: PlanResult) -> PlanResult:
         """No path on the inflated map. A live map can narrow a doorway with a few noisy cells: plan again with the
         inflation cut to the body's half width; if the goal is still cut off, head for the reachable cell nearest to it
         (an approach: reaching it is not reaching the goal), so that closer views can correct the map."""
-        costmap, result = self._narrow_plan(grid, pose, mask)
-        radius = costmap.robot_radius
+        radius = min(self.cfg.robot_radius, local.BODY_WIDTH_M / 2 + 0.02)
+        costmap = build_costmap(grid, radius, self.cfg.clearance_weight, self.cfg.unknown_is_free)
+        result = plan_on(costmap, pose[:2], mask, radius)
         if result.path is not None:
             return result
         reach = reachable_from(costmap, pose[:2]) & ~costmap.lethal
