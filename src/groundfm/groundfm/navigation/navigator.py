@@ -260,7 +260,7 @@ class Navigator:
                 return self._stop('approach reached; re-planning', dt)
             return self._on_arrival(decision, pose, dt)
         command = self._follow(pose, dt, busy)
-        self._watch_blockage(command, self._planned_grid or grid, now)
+        self._watch_blockage(command, now)
         return self._watch_progress(decision, pose, now, dt) or command
 
     def _watch_progress(self, decision: Decision, pose, now: float, dt: float) -> local.Command | None:
@@ -357,8 +357,8 @@ class Navigator:
             return False
         return not costmap.lethal[rows, cols].any()
 
-    def _watch_blockage(self, command: local.Command, grid: Grid, now: float) -> None:
-        """Local avoidance: when the depth guard holds the robot, stamp the depth obstacles into the map and re-plan."""
+    def _watch_blockage(self, command: local.Command, now: float) -> None:
+        """Local avoidance: when the depth guard holds the robot, mark the depth obstacles on the map and re-plan."""
         if not command.note.startswith('depth: blocked') and not command.note.startswith('depth: no room'):
             self._blocked_since = None
             return
@@ -371,8 +371,8 @@ class Navigator:
             self.path = None
 
     def _mark_path_ahead(self, pose, now: float) -> None:
-        """Stuck without a depth obstacle to blame (a leg caught on a corner, an obstacle below the camera's view):
-        mark the stretch of path the body could not enter, so the next plan takes another way."""
+        """Stuck (held by the depth guard, or with nothing in view: a leg caught on a corner, an obstacle below the
+        camera's view): mark the stretch of path the body could not enter, so the next plan takes another way."""
         if self.path is None or len(self.path) < 2:
             return
         ahead = densify(self.path[local.closest_index(self.path, pose[:2]):], 0.05)
