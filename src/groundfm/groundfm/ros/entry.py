@@ -38,6 +38,10 @@ def run_node(name: str, make_node: Callable[[], Node], args: list[str] | None = 
                     spinner = executor()
                     spinner.add_node(node)
                     spinner.spin()
+            except Exception:
+                if node.context.ok():
+                    raise
+                # A signal shut the context down mid-spin (e.g. while the executor built a wait set): a clean exit.
             finally:
                 if before_destroy is not None:
                     try:
