@@ -253,20 +253,31 @@ def test_parser_reads_every_action_form():
         assert (parsed.verb, parsed.kind, parsed.arg) == expected
 
 
-def test_unseen_target_triggers_frontier_exploration():
+def test_an_unseen_target_is_searched_for_room_by_room_then_at_frontiers():
     slow = SlowSystem(parse_instruction('go to the lamp'))  # lamps are found in many rooms: no room prior
     frontiers = [Frontier((3.0, 3.0), 40), Frontier((9.0, 9.0), 10)]
 
-    decision = slow.decide(_scene(), Observation((1.0, 1.0, 0.0), (1.0, 1.0), frontiers))
+    here_seen = slow.decide(_scene(), Observation((1.0, 1.0, 0.0), (1.0, 1.0), frontiers,
+                                                  room_coverage={'living_room': 0.9, 'kitchen': 0.1}))
+    all_seen = slow.decide(_scene(), Observation((1.0, 1.0, 0.0), (1.0, 1.0), frontiers,
+                                                 room_coverage={'living_room': 0.9, 'kitchen': 0.9}))
+    here_unseen = slow.decide(_scene(), Observation((1.0, 1.0, 0.0), (1.0, 1.0), frontiers,
+                                                    room_coverage={'living_room': 0.5, 'kitchen': 0.1}))
+    here_looked = slow.decide(_scene(), Observation((1.0, 1.0, 0.0), (1.0, 1.0), frontiers,
+                                                    room_coverage={'living_room': 0.5, 'kitchen': 0.1},
+                                                    looked_around=('living_room',)))
 
-    assert decision.exploring and decision.action == 'explore 3.00 3.00'
-    assert 'not seen a lamp' in decision.think
+    assert here_seen.exploring and here_seen.action == 'explore room kitchen' and here_seen.target.kind == 'search'
+    assert 'not seen a lamp' in here_seen.think and 'any room' in here_seen.think
+    assert all_seen.exploring and all_seen.action == 'explore 3.00 3.00'  # every room seen: frontiers
+    assert here_unseen.action == 'explore 3.00 3.00'  # the room it stands in comes first, at its frontiers
+    assert here_looked.action == 'explore room kitchen'  # ... unless it looked around in it already
 
 
 def test_an_unseen_room_bound_object_is_searched_for_in_its_room_first():
     slow = SlowSystem(parse_instruction('go to the fridge'))
     frontiers = [Frontier((3.0, 3.0), 40)]
-    obs = Observation((1.0, 1.0, 0.0), (1.0, 1.0), frontiers)
+    obs = Observation((1.0, 1.0, 0.0), (1.0, 1.0), frontiers, room_coverage={'living_room': 0.9, 'kitchen': 0.1})
 
     search = slow.decide(_scene(), obs)
     slow.mark_frontier_visited(search.target.center)  # the navigator does this once it has looked around there
@@ -279,16 +290,18 @@ def test_an_unseen_room_bound_object_is_searched_for_in_its_room_first():
     named = SlowSystem(parse_instruction('go to the table in the living room'))
     scene = _scene()
     scene.objects = [o for o in scene.objects if o.label != 'table']
-    assert named.decide(scene, obs).action == 'explore room living_room'
+    fresh = Observation((5.0, 1.0, 0.0), (5.0, 1.0), frontiers)
+    assert named.decide(scene, fresh).action == 'explore room living_room'  # named, though the kitchen is nearer
     assert SlowSystem(parse_instruction('go to the chair next to the bed')).decide(scene, obs).action == \
-        'explore 3.00 3.00'  # the bed's room (bedroom) is not in this scene
+        'explore room kitchen'  # the bed's room (bedroom) is not in this scene: any room not looked around in
 
 
 def test_with_the_anchor_seen_but_no_candidate_near_it_it_looks_around_the_anchor():
     scene = _scene()
     scene.objects.append(ObjectNode(9, 'desk', 'brown', (1.0, 7.0, 0.4), (1.3, 0.65, 0.75)))  # chairs are 4+ m away
     slow = SlowSystem(parse_instruction('walk to the chair next to the desk'))
-    obs = Observation((1.0, 1.0, 0.0), (1.0, 1.0), [Frontier((3.0, 3.0), 40)])
+    obs = Observation((1.0, 1.0, 0.0), (1.0, 1.0), [Frontier((3.0, 3.0), 40)],
+                      room_coverage={'living_room': 0.9, 'kitchen': 0.9})
 
     near = slow.decide(scene, obs)
     slow.mark_frontier_visited(near.target.center)
@@ -309,7 +322,8 @@ def test_a_candidate_a_metre_and_more_from_the_anchor_is_taken_only_when_nothing
     slow = SlowSystem(goal)
     slow.mark_frontier_visited((1.0, 7.0))  # looked around the desk already
 
-    first = slow.decide(scene, Observation((1.0, 1.0, 0.0), (1.0, 1.0), [Frontier((3.0, 3.0), 40)]))
+    first = slow.decide(scene, Observation((1.0, 1.0, 0.0), (1.0, 1.0), [Frontier((3.0, 3.0), 40)]))  # not looked
+    # around in the living room yet: explores its frontiers before other rooms
     last = slow.decide(scene, Observation((1.0, 1.0, 0.0), (1.0, 1.0), []))
 
     assert first.exploring and first.action == 'explore 3.00 3.00', first.think
@@ -421,7 +435,7 @@ def _live_scene(mapper, house) -> SceneGraph:
 
 
 def _drive_live(nav: Navigator, mapper, house, pose, seconds: float, dt: float = 0.05, trail: list | None = None):
-    """Kinematic base; every 0.5 s the fake mapper sees from the pose and the navigator gets the grown map.
+    """Kinematic base; every 0.5 s the revealed map grows by the view from the pose and the navigator gets it.
     trail, when given, collects every pose."""
     t, last_slow, last_map, phases = 0.0, -math.inf, -math.inf, []
     while not nav.status.done and t < seconds:
@@ -445,13 +459,12 @@ def _drive_live(nav: Navigator, mapper, house, pose, seconds: float, dt: float =
 
 
 def test_explores_a_growing_map_until_the_unseen_target_appears():
-    from nav_fake_mapping import FakeMapper
-
+    from groundfm.bench.revealed_map import RevealedMap
     from groundfm.sim.house import generate_house
 
     house = generate_house(100).to_json()
     spawn = (house['spawn']['x'], house['spawn']['y'], house['spawn']['yaw'])
-    mapper = FakeMapper(house)
+    mapper = RevealedMap(house)
     mapper.observe(spawn)
     seen_at_start = {o['id'] for o in mapper.seen_objects()}
     labels = [o['label'] for o in house['objects']]
@@ -471,13 +484,12 @@ def test_explores_a_growing_map_until_the_unseen_target_appears():
 
 @pytest.mark.parametrize('look_around_first', [True, False])
 def test_a_target_behind_the_robot_is_found_by_turning_before_walking(look_around_first):
-    from nav_fake_mapping import FakeMapper
-
+    from groundfm.bench.revealed_map import RevealedMap
     from groundfm.sim.house import generate_house
 
     house = generate_house(101).to_json()  # its only lamp is 1.9 m from the spawn, behind the camera's 90 deg view
     spawn = (house['spawn']['x'], house['spawn']['y'], house['spawn']['yaw'])
-    mapper = FakeMapper(house)
+    mapper = RevealedMap(house)
     mapper.observe(spawn)
     assert 'lamp' not in {o['label'] for o in mapper.seen_objects()}
     cfg = NavigationConfig(look_around_first=look_around_first, look_around_each_room=look_around_first)
@@ -492,17 +504,16 @@ def test_a_target_behind_the_robot_is_found_by_turning_before_walking(look_aroun
     if look_around_first:
         assert nav.scans == 1 and walked < 1.6, walked  # turned, saw the lamp, went (its stop point is < 1.5 m away)
     else:
-        assert nav.scans == 0 and walked > 3.0, walked  # walked to frontiers first
+        assert walked > 3.0, walked  # no turn first: walked to frontiers (it turns later, on searching a room)
 
 
 def test_room_goal_beyond_the_mapped_area_is_planned_through_unknown_space():
-    from nav_fake_mapping import FakeMapper
-
+    from groundfm.bench.revealed_map import RevealedMap
     from groundfm.sim.house import generate_house
 
     house = generate_house(100).to_json()
     spawn = (house['spawn']['x'], house['spawn']['y'], house['spawn']['yaw'])
-    mapper = FakeMapper(house)
+    mapper = RevealedMap(house)
     mapper.observe(spawn)
     first = mapper.grid()
     room = max(house['rooms'], key=lambda r: math.dist(spawn[:2], ((r['bounds'][0] + r['bounds'][2]) / 2,
@@ -595,6 +606,38 @@ def test_held_short_of_the_stop_point_but_within_tolerance_counts_as_reached():
 
     assert nav.status.success and 'way ahead is blocked' in nav.status.message, nav.status.message
     assert 1.8 - pose[0] <= nav.cfg.goal_tolerance_m
+
+
+def _approach_fridge(depth_points: np.ndarray, mapped_front_x: float) -> tuple:
+    """Drive to a fridge whose true front face is at x = 2.8 m while the depth shows depth_points (n, 2) and the map's
+    box reaches out to mapped_front_x (a box that sticks out towards the robot); returns (navigator, final pose)."""
+    cfg = NavigationConfig()
+    nav = Navigator(cfg, parse_instruction('go to the fridge'), (0.0, 0.0, 0.0))
+    nav.set_map(Grid(np.zeros((120, 200), np.int8), (-2.0, -3.0), 0.05))
+    depth_x = (3.2 + mapped_front_x) / 2
+    nav.set_scene(SceneGraph([ObjectNode(1, 'fridge', 'white', (depth_x, 0.0, 0.9), (3.2 - mapped_front_x, 0.4, 1.8))]))
+    pose, t, last_slow = (0.0, 0.0, 0.0), 0.0, -math.inf
+    while not nav.status.done and t < 30.0:
+        nav.set_depth_obstacles(depth_points, t)
+        if nav.wants_slow_update or t - last_slow >= 1.0:
+            nav.slow_update(pose, t)
+            last_slow = t
+        pose = _unicycle(pose, nav.fast_tick(pose, t, 0.05))
+        t += 0.05
+    return nav, pose
+
+
+def test_it_stops_when_the_depth_shows_the_object_within_reach_not_only_at_the_mapped_box():
+    face = np.stack([np.full(9, 2.8), np.linspace(-0.2, 0.2, 9)], axis=1)  # depth points on the fridge's front face
+    beside = np.stack([np.full(9, 1.9), np.linspace(0.6, 1.0, 9)], axis=1)  # something else, beside the path
+
+    blind, blind_pose = _approach_fridge(np.zeros((0, 2)), mapped_front_x=2.8)
+    seen, seen_pose = _approach_fridge(np.concatenate([face, beside]), mapped_front_x=2.8)
+
+    assert blind.status.success and seen.status.success
+    assert 2.8 - blind_pose[0] < 0.7  # the mapped box only: on to about stop_distance_m (0.5 m)
+    assert 2.8 - seen_pose[0] == pytest.approx(seen.cfg.seen_stop_distance_m, abs=0.08)  # the face seen at 0.8 m
+    assert "surface in view" in seen.status.message and "surface" not in blind.status.message
 
 
 def test_stuck_far_from_the_goal_looks_around_then_gives_up_with_a_reason():
@@ -696,6 +739,33 @@ def test_exploring_for_an_unseen_target_it_looks_around_once_in_each_room_it_ent
     assert turned_in.get('den', 0.0) > 2 * math.pi - 0.5  # the first look-around, where it starts
     assert turned_in.get('study', 0.0) > 2 * math.pi - 0.5, turned_in  # one more on entering the study
     assert nav.scans == 2
+
+
+def test_once_its_room_is_looked_around_it_searches_the_next_room_before_the_frontiers_left_in_its_own():
+    def seen_up_to(x: float) -> Grid:  # 8 m x 4 m, 5 cm cells; an unseen strip along the den's west wall
+        data = np.full((80, 160), UNKNOWN, np.int8)
+        data[:, 8:int(min(max(x + 1.5, 4.5), 8.0) / 0.05)] = FREE
+        return Grid(data, (0.0, 0.0), 0.05)
+
+    lamp = ObjectNode(7, 'lamp', 'white', (7.0, 2.0, 0.5), (0.3, 0.3, 1.0))  # a lamp: no room prior
+    rooms = [RoomNode('den', 'living_room', (0.0, 0.0, 4.0, 4.0)), RoomNode('study', 'office', (4.0, 0.0, 8.0, 4.0))]
+    nav = Navigator(NavigationConfig(), parse_instruction('go to the lamp'), (1.8, 2.0, 0.0))
+    pose, t, last_slow, west, thoughts = (1.8, 2.0, 0.0), 0.0, -math.inf, 1.8, set()
+    while not nav.status.done and t < 60.0:
+        if t - last_slow >= 1.0:
+            nav.set_map(seen_up_to(pose[0]))
+            nav.set_scene(SceneGraph([lamp] if pose[0] > 4.0 else [], rooms))  # in view from inside the study
+        if nav.wants_slow_update or t - last_slow >= 1.0:
+            nav.slow_update(pose, t)
+            last_slow = t
+            thoughts.add(nav.status.reasoning)
+        pose = _unicycle(pose, nav.fast_tick(pose, t, 0.05))
+        west = min(west, pose[0])
+        t += 0.05
+
+    assert nav.status.success, nav.status.message
+    assert west > 1.5  # never went to the frontier along the den's west wall (1.4 m away; the study's is 2.7 m)
+    assert any('could be in any room' in thought and 'study' in thought for thought in thoughts), thoughts
 
 
 def test_a_detour_around_noise_is_left_once_the_direct_way_clears():
@@ -830,3 +900,38 @@ def test_the_benchmark_scores_a_trajectory_with_a_gap_in_odometry():
     out = evaluate_trajectory(ep, trajectory, grid, far_away, 1.0, 0.2, 6.0, 'done')
 
     assert out.success and math.isfinite(out.length) and 2.5 < out.length < 3.1
+
+
+def test_relational_episodes_pair_objects_in_one_room():
+    from groundfm.bench.nav import make_episodes
+    from groundfm.navigation.planner import build_costmap
+    from groundfm.sim.house import generate_house
+
+    relational = 0
+    for seed in (100, 102, 1002):
+        house = generate_house(seed)
+        grid = grid_from_house(house.to_json(), 0.05)
+        costmap = build_costmap(grid, 0.22)
+        for offset in range(2, 22, 4):  # KINDS[2] is relational
+            for ep in make_episodes(seed, 1, grid, costmap, offset=offset):
+                if ep.kind != 'relational':
+                    continue
+                relational += 1
+                target = next(o for o in house.objects if str(o.id) == ep.targets[0].ref)
+                anchor_label = ep.instruction.rsplit('next to the ', 1)[1]
+                anchor = min((a for a in house.objects if a.label == anchor_label),
+                             key=lambda a: float(polygon_distance(target.footprint(), a.footprint()).min()))
+                assert anchor.room == target.room, (seed, ep.instruction, target.room, anchor.room)
+    assert relational >= 10
+
+
+def test_known_fraction_counts_observed_cells_of_a_room_and_unseen_area_outside_the_map():
+    from groundfm.navigation.planner import known_fraction
+
+    data = np.full((40, 40), UNKNOWN, np.int8)  # 2 m x 2 m from (0, 0)
+    data[:, :20] = FREE  # the west half observed
+    grid = Grid(data, (0.0, 0.0), 0.05)
+
+    assert known_fraction(grid, (0.0, 0.0, 2.0, 2.0), inset=0.0) == pytest.approx(0.5, abs=0.03)
+    assert known_fraction(grid, (0.0, 0.0, 1.0, 2.0), inset=0.0) == pytest.approx(1.0, abs=0.03)
+    assert known_fraction(grid, (0.0, 0.0, 4.0, 2.0), inset=0.0) == pytest.approx(0.25, abs=0.03)  # half off the map

@@ -1,9 +1,10 @@
 """The navigation node with its default inputs, as a real process over real DDS: the live map, not ground truth.
 
 The test client plays the robot (a kinematic base integrating cmd_vel into odom), the mapping node (a growing
-map/occupancy and map/objects from what a forward camera has seen, nav_fake_mapping.py) and the sim's sim/scene. The
-sim/scene it latches is a DECOY: every object there is relabelled, so a node that took objects or the map from the
-ground truth would drive somewhere else, or not start; only the floor plan's rooms (room_source sim_scene) are true.
+map/occupancy and map/objects from what a forward camera has seen, groundfm.bench.revealed_map) and the sim's
+sim/scene. The sim/scene it latches is a DECOY: every object there is relabelled, so a node that took objects or the
+map from the ground truth would drive somewhere else, or not start; only the floor plan's rooms (room_source
+sim_scene) are true.
 """
 
 import copy
@@ -17,12 +18,12 @@ from array import array
 
 import pytest
 from geometry_msgs.msg import Point, Pose, Quaternion, Twist, Vector3
-from nav_fake_mapping import FakeMapper
 from nav_msgs.msg import MapMetaData, OccupancyGrid, Odometry
 from proc_utils import NodeProcess, RosClient, next_domain_id, wait_until
 from rclpy.action import ActionClient
 from std_msgs.msg import Header, String
 
+from groundfm.bench.revealed_map import RevealedMap
 from groundfm.ros import qos
 from groundfm.ros.convert import stamp_from_seconds
 from groundfm.sim.house import generate_house, point_polygon_distance
@@ -35,7 +36,7 @@ ID_OFFSET = 500  # map instance ids differ from the ground truth's, as a segment
 
 
 class FakeRobotAndMap:
-    """Integrates cmd_vel into odom at 50 Hz; publishes the fake mapper's grid and objects at 2 Hz."""
+    """Integrates cmd_vel into odom at 50 Hz; publishes the revealed grid and objects at 2 Hz."""
 
     def __init__(self, client: RosClient, house_json: dict, publish_map: bool = True) -> None:
         self.house = house_json
@@ -45,7 +46,7 @@ class FakeRobotAndMap:
         self.twist_time = -math.inf
         self.commands = 0
         self.lock = threading.Lock()
-        self.mapper = FakeMapper(house_json)
+        self.mapper = RevealedMap(house_json)
         self.map_publications = 0
         node = client.node
         self._odom = node.create_publisher(Odometry, 'odom', qos.STATE)

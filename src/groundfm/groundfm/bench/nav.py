@@ -44,6 +44,7 @@ from groundfm.bench.results import THIS_PROJECT, Results
 
 HELD_OUT_SEEDS = [1000, 1001, 1002, 1003, 1004]  # never used while developing (tests use seeds 3 and 100)
 KINDS = ('object', 'room', 'relational', 'multi')
+REVEAL_PERIOD_S = 0.5  # --map revealed: the map and the seen objects are updated this often (mapping's rate) [s]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--base', choices=['kinematic'], default='kinematic',
                         help='robot base of the house_heldout dataset (the legged base: --dataset sim_heldout)')
     parser.add_argument('--no-depth', action='store_true', help='skip depth rendering (no depth guard)')
+    parser.add_argument('--map', choices=['ground_truth', 'revealed'], default='ground_truth',
+                        help='house_heldout: the whole ground-truth map and scene graph from the start, or only what '
+                             'a 90 deg, 3 m camera view revealed of them so far (exploration; STAND-IN for mapping)')
     parser.add_argument('--action-space', choices=['continuous', 'discrete'], default='continuous')
     parser.add_argument('--time-limit', type=float, default=150.0, help='sim seconds per episode')
     parser.add_argument('--dataset', choices=['house_heldout', 'sim_heldout'], default='house_heldout',
@@ -130,6 +134,8 @@ def make_episodes(seed: int, count: int, grid, costmap, start=None, offset: int 
             continue
         others = [a for a in house.objects if a.label != o.label]
         anchor = min(others, key=lambda a: float(polygon_distance(o.footprint(), a.footprint()).min()))
+        if anchor.room != o.room:  # a wall between them: nobody would say "next to"
+            continue
         gap = float(polygon_distance(o.footprint(), anchor.footprint()).min())
         rivals = [float(polygon_distance(p.footprint(), a.footprint()).min()) for p in house.objects
                   if p.label == o.label and p.id != o.id for a in house.objects if a.label == anchor.label]
@@ -288,12 +294,15 @@ class KinematicBase:
 # --- methods --------------------------------------------------------------------------------------------------------
 
 
-def run_episode(method: str, ep: Episode, house, grid, cfg, args) -> Outcome:
-    """Run one method on one episode on the kinematic base."""
+def run_episode(method: str, ep: Episode, house, grid, cfg, args, name: str = '') -> Outcome:
+    """Run one method on one episode on the kinematic base (`--trace`: groundfm's run saved as episode_NAME)."""
+    from groundfm.bench.revealed_map import RevealedMap
+    from groundfm.mapping.config import MapConfig
     from groundfm.navigation import local
     from groundfm.navigation.instructions import parse_instruction
     from groundfm.navigation.navigator import Navigator
     from groundfm.navigation.reasoner import SceneGraph
+    from groundfm.sim.config import SimConfig
 
     spawn = house.spawn
     ell, _ = geodesic(grid, spawn[:2], ep.targets, cfg.goal_tolerance_m, cfg.robot_radius)
@@ -305,20 +314,37 @@ def run_episode(method: str, ep: Episode, house, grid, cfg, args) -> Outcome:
     dt = 1.0 / cfg.fast_rate_hz
     t, visited, message = 0.0, 0, ''
     nav = None
+    revealed, last_reveal = None, -math.inf
     if method == 'groundfm':
         nav = Navigator(cfg, parse_instruction(ep.instruction), spawn)
-        nav.set_map(grid)
-        nav.set_scene(SceneGraph.from_house_json(house.to_json()))
+        if args.map == 'revealed':  # the head camera's horizontal field of view and mapping's depth range
+            sim, mapping = SimConfig(), MapConfig()
+            half_width = (sim.image_width / sim.image_height) * math.tan(math.radians(sim.camera_fovy_deg) / 2)
+            revealed = RevealedMap(house.to_json(), fov_deg=math.degrees(2 * math.atan(half_width)),
+                                   range_m=mapping.max_depth)
+        else:
+            nav.set_map(grid)
+            nav.set_scene(SceneGraph.from_house_json(house.to_json()))
     limiter = local.VelocityLimiter(cfg.max_speed, cfg.max_yaw_rate, cfg.max_accel, cfg.max_yaw_accel)
     leg = 0
     last_slow, last_depth, stopped_for = -math.inf, -math.inf, 0.0
     pending: list[tuple[float, float, float]] = []  # discrete action as (v, w, seconds left)
+    rows: list[tuple[float, float, float, float]] = []
+    feedback: list[str] = []
+    last_feedback: dict[str, str] = {}
     try:
         while t < args.time_limit:
             pose = base.pose
+            if len(rows) <= t * 10:  # poses at 10 Hz for --trace
+                rows.append((round(t, 3), *(float(v) for v in pose)))
             if visited < len(ep.targets) and ep.targets[visited].reached(pose[:2], cfg.goal_tolerance_m):
                 visited += 1
             if method == 'groundfm':
+                if revealed is not None and t - last_reveal >= REVEAL_PERIOD_S - 1e-9:  # mapping's 2 Hz
+                    revealed.observe(pose)
+                    nav.set_map(revealed.grid(t))
+                    nav.set_scene(SceneGraph.from_house_json(dict(house.to_json(), objects=revealed.seen_objects())))
+                    last_reveal = t
                 if base.world is not None and t - last_depth >= 0.1 - 1e-9:
                     nav.set_depth_obstacles(base.depth_obstacles(), t)
                     last_depth = t
@@ -337,6 +363,7 @@ def run_episode(method: str, ep: Episode, house, grid, cfg, args) -> Outcome:
                         pending.append((v, w, left - dt))
                     else:
                         v, w = cmd.v, cmd.w
+                _note_feedback(feedback, last_feedback, nav.status)
                 if nav.status.done:
                     message = nav.status.message
                     break
@@ -371,9 +398,24 @@ def run_episode(method: str, ep: Episode, house, grid, cfg, args) -> Outcome:
         ne = last.distance(final[:2])
         success = visited == len(ep.targets) and last.reached(final[:2], cfg.goal_tolerance_m)
         spl = (ell / max(base.length, ell)) if success and math.isfinite(ell) else 0.0
-        return Outcome(success, spl, ne, base.collisions, t, base.length, ell, message)
+        out = Outcome(success, spl, ne, base.collisions, t, base.length, ell, message)
+        if method == 'groundfm':
+            _write_trace(args.trace, name or str(ep.seed), ep, out, rows, feedback)
+        return out
     finally:
         base.close()
+
+
+def _note_feedback(lines: list[str], last: dict, status) -> None:
+    """Append the navigator's status to lines as the action's feedback shows it: each change of reasoning, phase or
+    sub-goal; last holds the previous ones."""
+    line = f'[{status.phase}] {status.subgoal} ({status.distance_remaining:.2f} m left)'
+    if status.reasoning and status.reasoning != last.get('reasoning'):
+        last['reasoning'] = status.reasoning
+        lines.append(f'    {status.reasoning}')
+    if line != last.get('line'):
+        last['line'] = line
+        lines.append(line)
 
 
 def _discrete_motion(action: str, cfg) -> tuple[float, float, float]:
@@ -422,16 +464,17 @@ def run(args: argparse.Namespace) -> Results:
         house = generate_house(seed)
         grid = grid_from_house(house.to_json(), cfg.map_resolution)
         costmap = build_costmap(grid, cfg.robot_radius)
-        for ep in make_episodes(seed, args.episodes, grid, costmap):
+        for i, ep in enumerate(make_episodes(seed, args.episodes, grid, costmap)):
             for method in args.methods:
                 start = time.perf_counter()
-                out = run_episode(method, ep, house, grid, cfg, args)
+                out = run_episode(method, ep, house, grid, cfg, args, name=f'{seed}_{i}')
                 for key in ('all', ep.kind):
                     outcomes.setdefault(key, {}).setdefault(method, []).append(out)
                 print(f'seed {seed} {ep.kind:10s} {method:8s} {"OK  " if out.success else "FAIL"} '
                       f'spl {out.spl:.2f} ne {out.ne:.2f} m coll {out.collisions} {out.seconds:5.1f} s sim '
                       f'({time.perf_counter() - start:.1f} s wall) {ep.instruction!r}: {out.message}', flush=True)
-    suffix = f'{args.base}_{args.action_space}' + ('_nodepth' if args.no_depth else '')
+    suffix = f'{args.base}_{args.action_space}' + ('_nodepth' if args.no_depth else '') + \
+        ('_revealed' if args.map == 'revealed' else '')
     return _summarise(outcomes, f'house_heldout_{suffix}')
 
 
@@ -625,14 +668,20 @@ def _full_stack_episode(stack: _Stack, ep: Episode, grid, obstacles, cfg, args, 
     with obs.lock:
         rows = np.array([(t, x, y, yaw) for t, x, y, _z, yaw in obs.trajectory[max(first - 1, 0):]])
     out = evaluate_trajectory(ep, rows, grid, obstacles, cfg.goal_tolerance_m, cfg.robot_radius, seconds, message)
-    if args.trace:
-        from pathlib import Path
-
-        from groundfm.io import atomic_write_json
-
-        Path(args.trace).mkdir(parents=True, exist_ok=True)
-        atomic_write_json(Path(args.trace) / f'episode_{name}.json', {
-            'instruction': ep.instruction, 'kind': ep.kind, 'message': message, 'success': out.success,
-            'spl': out.spl, 'length': out.length, 'geodesic': out.geodesic, 'odometry_t_x_y_yaw': rows.tolist(),
-            'feedback': _feedback})
+    _write_trace(args.trace, name, ep, out, rows.tolist(), _feedback)
     return out
+
+
+def _write_trace(folder: str, name: str, ep: Episode, out: Outcome, rows: list, feedback: list[str]) -> None:
+    """`--trace DIR`: one episode's instruction, outcome, poses (t, x, y, yaw) and feedback lines as JSON."""
+    if not folder:
+        return
+    from pathlib import Path
+
+    from groundfm.io import atomic_write_json
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    atomic_write_json(Path(folder) / f'episode_{name}.json', {
+        'instruction': ep.instruction, 'kind': ep.kind, 'message': out.message, 'success': out.success,
+        'spl': out.spl, 'length': out.length, 'geodesic': out.geodesic, 'odometry_t_x_y_yaw': rows,
+        'feedback': feedback})

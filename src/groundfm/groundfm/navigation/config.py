@@ -24,6 +24,7 @@ class NavigationConfig:
     max_yaw_accel: float = 2.5  # yaw acceleration limit [rad/s^2]
     goal_tolerance_m: float = 1.0  # success: stop within this distance of the target region [m]
     stop_distance_m: float = 0.5  # aim to stop this far from an object's footprint (inside the tolerance) [m]
+    seen_stop_distance_m: float = 0.8  # ... or stop once the live depth shows the object's surface this close [m]
     lookahead_m: float = 0.5  # pure-pursuit lookahead [m]
     robot_radius: float = 0.22  # obstacle inflation for planning: Go2 half width 0.155 m + margin [m]
     clearance_weight: float = 2.0  # extra cost of passing near obstacles (keeps to the middle) [1]
@@ -65,6 +66,9 @@ class NavigationConfig:
         if self.stop_distance_m >= self.goal_tolerance_m:
             raise ValueError(f'NavigationConfig.stop_distance_m ({self.stop_distance_m}) must be below '
                              f'goal_tolerance_m ({self.goal_tolerance_m})')
+        if self.seen_stop_distance_m >= self.goal_tolerance_m:
+            raise ValueError(f'NavigationConfig.seen_stop_distance_m ({self.seen_stop_distance_m}) must be below '
+                             f'goal_tolerance_m ({self.goal_tolerance_m})')
 
     @property
     def chunk_period_s(self) -> float:
@@ -82,6 +86,8 @@ _DESCRIPTIONS = {
     'max_yaw_accel': ('Yaw acceleration limit [rad/s^2]', 0.1, 20.0),
     'goal_tolerance_m': ('Success: stop within this distance of the target region [m]', 0.1, 5.0),
     'stop_distance_m': ("Stop this far from an object's footprint [m]", 0.0, 4.0),
+    'seen_stop_distance_m': ("Also stop once the latest depth shows the object's surface (depth points inside its "
+                             'mapped box) this close; 0 = off [m]', 0.0, 4.0),
     'lookahead_m': ('Pure-pursuit lookahead [m]', 0.1, 3.0),
     'robot_radius': ('Obstacle inflation radius for planning [m]', 0.0, 1.0),
     'clearance_weight': ('Extra cost near obstacles [1]', 0.0, 20.0),

@@ -26,6 +26,7 @@ from groundfm.navigation.planner import (
     drop_specks,
     find_frontiers,
     grow_to_cover,
+    known_fraction,
     path_costs,
     plan_on,
     polygon_distance,
@@ -58,6 +59,9 @@ BACKUP_SPEED = 0.15  # reverse speed of the back-up [m/s]
 BACKUP_S = 4.0  # a back-up ends after this long even if short of BACKUP_M [s]
 SHORTCUT_M = 0.5  # on a map update, a fresh path this much shorter than the rest of the current one replaces it [m]
 SCAN_SPACING_M = 1.5  # entering a room to search within this of the last look-around does not turn again [m]
+SEEN_DEPTH_AGE_S = 0.5  # the live-depth stop uses only depth this fresh [s]
+SEEN_MIN_POINTS = 5  # ... and takes the distance to the this-th nearest depth point on the object [points]
+SEEN_INSIDE_M = 0.05  # a depth point this close outside the mapped footprint still counts as on the object [m]
 
 
 @dataclass
@@ -163,7 +167,10 @@ class Navigator:
         with self._lock:
             grid, scene = self.grid, self.scene
         frontiers = self._frontiers(grid, pose) if grid is not None else []
-        obs = Observation(tuple(pose), self.start, frontiers, stamp=now)
+        coverage = {room.name: known_fraction(grid, room.bounds) for room in scene.rooms} if grid is not None else None
+        with self._lock:
+            looked = tuple(sorted(self._looked_in))
+        obs = Observation(tuple(pose), self.start, frontiers, room_coverage=coverage, looked_around=looked, stamp=now)
         decision = self.slow.decide(scene, obs)
         self.slow_updates += 1
         with self._lock:
@@ -245,6 +252,9 @@ class Navigator:
         xy = (pose[0], pose[1])
         if self._arrived(decision.target, xy):
             return self._on_arrival(decision, pose, dt)
+        surface = self._surface_distance(decision.target, xy, now) if decision.target.kind == 'object' else math.inf
+        if surface <= self.cfg.seen_stop_distance_m:  # the object itself is in view within reach
+            return self._on_arrival(decision, pose, dt, f' (its surface in view {surface:.2f} m away)')
         if now >= self._next_chunk or self._planned_for is not decision:
             self._next_chunk = now + self.cfg.chunk_period_s
             grid = self._marked(grid, now)
@@ -519,6 +529,20 @@ class Navigator:
         radius = {'object': self.cfg.stop_distance_m + 0.05, 'near': self.cfg.stop_distance_m + 0.05,
                   'frontier': FRONTIER_REACHED_M}.get(target.kind, POINT_GOAL_M + 0.05)
         return target.distance(xy) <= radius
+
+    def _surface_distance(self, target: Target, xy, now: float) -> float:
+        """Distance [m] from the robot to the target's surface in the latest depth: to the SEEN_MIN_POINTS-th nearest
+        obstacle point inside its mapped footprint (inf when the depth is stale or shows fewer). A mapped box can
+        stick out towards the robot by a few decimetres; a depth point on the object cannot, so this can stop nearer
+        the edge of the success radius than stop_distance_m."""
+        if self.cfg.seen_stop_distance_m <= 0.0 or self.guard.age(now) > SEEN_DEPTH_AGE_S:
+            return math.inf
+        points = self.guard.obstacles
+        reach = np.hypot(points[:, 0] - xy[0], points[:, 1] - xy[1])
+        near = reach <= 2.0 * self.cfg.seen_stop_distance_m
+        on_target = polygon_distance(points[near], target.polygon) <= SEEN_INSIDE_M
+        hits = np.sort(reach[near][on_target])
+        return float(hits[SEEN_MIN_POINTS - 1]) if len(hits) >= SEEN_MIN_POINTS else math.inf
 
     def _on_arrival(self, decision: Decision, pose, dt: float, note: str = '') -> local.Command:
         self.path, self.chunk = None, []

@@ -27,6 +27,7 @@ from groundfm.navigation.planner import Frontier, polygon_distance
 NEAR_M = 1.0  # 'next to' / 'near': footprints within this distance of the anchor's [m]
 NEAR_LOOSE_M = 1.5  # ... or within this, once nothing is left to search (mapped boxes can be off) [m]
 SEARCHED_M = 0.75  # a room counts as searched once an explored point lies this close to its centre [m]
+ROOM_SEARCHED_FRACTION = 0.7  # ... or once the map has observed this fraction of its floor
 # Common-sense places of strongly room-bound classes, as a language model would know them (written here, not read from
 # the sim). Classes found in many rooms (chair, table, lamp, plant, box, shelf, cabinet) have no prior.
 ROOM_PRIORS: dict[str, tuple[str, ...]] = {
@@ -270,21 +271,43 @@ def anchor_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=()) ->
     return min(anchors, key=lambda o: math.dist(o.center[:2], robot_xy)) if anchors else None
 
 
-def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=()) -> tuple[RoomNode | None, str]:
-    """The nearest room not searched yet where the sub-goal's unseen object is likely to be: the room the
-    instruction names ('the table in the kitchen'), else a common-sense prior for its class (or its anchor's class),
-    None when there is no prior or every such room was searched; with a one-sentence reason."""
-    for ref in (goal.target, goal.anchor):
-        if ref is None or ref.kind != 'object':
-            continue
+def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(), room_coverage=None,
+                   looked_around=()) -> tuple[RoomNode | None, str]:
+    """The room to walk to next to search for the sub-goal's unseen object, with a one-sentence reason: the nearest
+    room not searched yet where it is likely to be (the room the instruction names, 'the table in the kitchen', else a
+    common-sense prior for its class or its anchor's class); else, once the room the robot stands in is searched, the
+    nearest room not searched yet; else None (explore frontiers: in the room it stands in, that is searching it).
+
+    A room is searched once the robot looked around in it (looked_around, by name), or once room_coverage (name ->
+    observed fraction of its floor; None: unknown) reaches ROOM_SEARCHED_FRACTION; a room other than the robot's also
+    once an explored point lies near its centre (it walked in to search it before)."""
+    here = scene.room_at(robot_xy)
+    coverage = room_coverage or {}
+
+    def searched(room: RoomNode) -> bool:
+        if room.name in looked_around or coverage.get(room.name, 0.0) >= ROOM_SEARCHED_FRACTION:
+            return True
+        return room is not here and any(math.dist(room_target(room).center, v) < SEARCHED_M for v in explored)
+
+    def nearest(rooms: list[RoomNode]) -> RoomNode:
+        return min(rooms, key=lambda r: float(polygon_distance(np.asarray([robot_xy], float), r.polygon())[0]))
+
+    refs = [ref for ref in (goal.target, goal.anchor) if ref is not None and ref.kind == 'object']
+    for ref in refs:
         kinds = (ref.room,) if ref.room else ROOM_PRIORS.get(ref.label, ())
-        rooms = [r for r in scene.rooms if r.kind in kinds]
-        left = [r for r in rooms if not any(math.dist(room_target(r).center, v) < SEARCHED_M for v in explored)]
-        if left:
-            room = min(left, key=lambda r: float(polygon_distance(np.asarray([robot_xy], float), r.polygon())[0]))
+        likely = [r for r in scene.rooms if r.kind in kinds and not searched(r)]
+        if here is not None and here in likely:
+            return None, ''  # in a likely room already: search it at its frontiers
+        if likely:
+            room = nearest(likely)
             where = (f'the instruction puts it in the {room.kind.replace("_", " ")}' if ref.room else
                      f'a {ref.label} is usually in a {room.kind.replace("_", " ")}')
             return room, f'Since {where}, search {room.name} first.'
+    left = [r for r in scene.rooms if not searched(r) and r is not here]
+    if refs and left and room_coverage is not None and (here is None or searched(here)):
+        room = nearest(left)
+        return room, (f'It could be in any room; I have searched {here.name if here else "this area"}, and the '
+                      f'nearest room not searched yet is {room.name}, so search it next.')
     return None, ''
 
 
@@ -380,13 +403,16 @@ def target_of(action: ParsedAction, scene: SceneGraph, start_xy) -> Target | Non
 
 @dataclass
 class Observation:
-    """What the slow system sees: robot pose (x, y, yaw) [m, rad], start pose, frontiers, the frontier it is heading
-    for (x, y) [m] or None, free distance ahead [m]."""
+    """What the slow system sees: robot pose (x, y, yaw) [m, rad], start pose, frontiers, how much of each room the
+    map has seen and which rooms it looked around in, the frontier it is heading for (x, y) [m] or None, free
+    distance ahead [m]."""
 
     pose: tuple[float, float, float]
     start: tuple[float, float]
     frontiers: list[Frontier] = field(default_factory=list)
     visited_frontiers: list[tuple[float, float]] = field(default_factory=list)
+    room_coverage: dict[str, float] | None = None  # room name -> observed fraction of its floor (None: unknown)
+    looked_around: tuple[str, ...] = ()  # rooms the robot turned in place in
     current_frontier: tuple[float, float] | None = None
     clearance_ahead: float = math.inf
     stamp: float = 0.0
@@ -433,7 +459,7 @@ class RuleReasoner:
             return format_output(f'{head} {why} The {goal.target.describe()} should be next to a '
                                  f'{goal.anchor.describe()}: look around #{anchor.id}, '
                                  f'{math.dist(anchor.center[:2], xy):.1f} m away.', f'explore object {anchor.id}')
-        room, reason = room_to_search(goal, scene, xy, obs.visited_frontiers)
+        room, reason = room_to_search(goal, scene, xy, obs.visited_frontiers, obs.room_coverage, obs.looked_around)
         if room is not None:
             return format_output(f'{head} {why} {reason} Walk into it and look around.', f'explore room {room.name}')
         from groundfm.navigation.planner import select_frontier
@@ -455,8 +481,10 @@ def describe_scene(scene: SceneGraph, obs: Observation, limit: int = 40) -> str:
     x, y, yaw = obs.pose
     lines = [f'robot: ({x:.1f}, {y:.1f}) heading {math.degrees(yaw):.0f} deg; start ({obs.start[0]:.1f}, '
              f'{obs.start[1]:.1f}); free ahead {min(obs.clearance_ahead, 99):.1f} m']
+    seen = obs.room_coverage or {}
     lines += [f'room {r.name} ({r.kind}): x {r.bounds[0]:.1f}..{r.bounds[2]:.1f}, '
-              f'y {r.bounds[1]:.1f}..{r.bounds[3]:.1f}' for r in scene.rooms]
+              f'y {r.bounds[1]:.1f}..{r.bounds[3]:.1f}' + (f', {seen[r.name]:.0%} seen' if r.name in seen else '')
+              for r in scene.rooms]
     near = sorted(scene.objects, key=lambda o: math.dist(o.center[:2], (x, y)))[:limit]
     lines += [f'object {o.id}: {o.color} {o.label} at ({o.center[0]:.1f}, {o.center[1]:.1f}) in {scene.room_of(o)}'
               for o in near]

@@ -1,9 +1,10 @@
-"""A test double for the mapping node's outputs: a live map that only holds what a forward camera has seen.
+"""A STAND-IN for the mapping node's outputs: a map that only holds what a forward camera has seen. ROS-free.
 
 It ray-casts a 90-degree, 3 m field of view on the ground-truth grid of a generated house (walls and furniture stop the
 rays), accumulates the seen cells, and returns them as a grid cropped to the seen area (so the map grows and its
-origin moves, like mapping's map/occupancy), plus the objects with enough seen cells (like map/objects). The tests use
-it to check that navigation explores and re-plans on such a map; it is not used by the project itself.
+origin moves, like mapping's map/occupancy), plus the objects with enough seen cells (like map/objects). The kinematic
+navigation benchmark uses it (`--map revealed`) to measure exploration without stereo or mapping errors, and the tests
+use it to check that navigation explores and re-plans on such a map. It is ground truth, revealed; not a mapper.
 """
 
 import math
@@ -13,7 +14,7 @@ import numpy as np
 from groundfm.navigation.planner import UNKNOWN, Grid, grid_from_house, polygon_distance
 
 
-class FakeMapper:
+class RevealedMap:
     """Accumulate what a camera at each pose sees of the house's ground-truth grid."""
 
     def __init__(self, house_json: dict, fov_deg: float = 90.0, range_m: float = 3.0, rays: int = 91) -> None:
