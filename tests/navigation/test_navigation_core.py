@@ -935,3 +935,22 @@ def test_known_fraction_counts_observed_cells_of_a_room_and_unseen_area_outside_
     assert known_fraction(grid, (0.0, 0.0, 2.0, 2.0), inset=0.0) == pytest.approx(0.5, abs=0.03)
     assert known_fraction(grid, (0.0, 0.0, 1.0, 2.0), inset=0.0) == pytest.approx(1.0, abs=0.03)
     assert known_fraction(grid, (0.0, 0.0, 4.0, 2.0), inset=0.0) == pytest.approx(0.25, abs=0.03)  # half off the map
+
+
+def test_an_object_against_a_wall_is_approached_from_its_own_side():
+    from groundfm.navigation.navigator import goal_mask
+    from groundfm.navigation.reasoner import Target
+
+    data = np.zeros((80, 80), np.int8)  # 4 m x 4 m from (0, 0)
+    data[40:42, :] = OCCUPIED  # a 0.10 m wall along y = 2.0 .. 2.1
+    tv = np.array([[1.5, 2.1], [2.5, 2.1], [2.5, 2.4], [1.5, 2.4]])  # a tv flush against its north face
+    grid = Grid(data, (0.0, 0.0), 0.05)
+
+    mask = goal_mask(Target('object', 'object: tv #2', tv, '2'), grid, NavigationConfig())
+    ys = grid.center_of(np.argwhere(mask & ~grid.occupied()))[:, 1]
+
+    assert (ys > 2.1).all() and (ys > 2.6).any()  # only the tv's side (no free cell south of the wall), to 0.5 m
+    ringed = data.copy()
+    ringed[41:51, 28:52] = OCCUPIED  # mapping drew the tv larger than its box on every side
+    fallback = goal_mask(Target('object', 'object: tv #2', tv, '2'), Grid(ringed, (0.0, 0.0), 0.05), NavigationConfig())
+    assert fallback.sum() > mask.sum()  # nothing free joins it: every cell in reach, as before

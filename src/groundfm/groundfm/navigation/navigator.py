@@ -91,7 +91,26 @@ def goal_mask(target: Target, grid: Grid, cfg: NavigationConfig) -> np.ndarray:
         return ok.reshape(grid.shape)
     radius = {'object': cfg.stop_distance_m, 'near': cfg.stop_distance_m, 'frontier': 0.5}.get(target.kind,
                                                                                             POINT_GOAL_M)
-    return (polygon_distance(centres, target.polygon) <= radius).reshape(grid.shape)
+    distance = polygon_distance(centres, target.polygon).reshape(grid.shape)
+    if target.kind in ('object', 'near'):
+        return same_side(grid, distance, radius)
+    return distance <= radius
+
+
+def same_side(grid: Grid, distance: np.ndarray, radius: float) -> np.ndarray:
+    """Boolean (h, w): cells within radius [m] of an object (distance: (h, w) [m] to its footprint) that free or unknown
+    cells join to it: a cell behind a wall is as close in a straight line, but standing there is not being at the
+    object (the robot would walk round to the far side of the wall)."""
+    near = distance <= radius
+    reached = distance <= grid.resolution  # the footprint and its rim
+    passable = near & ~grid.occupied()
+    for _ in range(int(math.ceil(radius / grid.resolution)) + 1):
+        grown = reached | (ndimage.binary_dilation(reached, structure=np.ones((3, 3), bool)) & passable)
+        if np.array_equal(grown, reached):
+            break
+        reached = grown
+    found = reached & near
+    return found if (found & passable).any() else near  # a map that rings the object with occupied cells: no cut
 
 
 class Navigator:
