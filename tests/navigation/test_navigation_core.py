@@ -954,3 +954,16 @@ def test_an_object_against_a_wall_is_approached_from_its_own_side():
     ringed[41:51, 28:52] = OCCUPIED  # mapping drew the tv larger than its box on every side
     fallback = goal_mask(Target('object', 'object: tv #2', tv, '2'), Grid(ringed, (0.0, 0.0), 0.05), NavigationConfig())
     assert fallback.sum() > mask.sum()  # nothing free joins it: every cell in reach, as before
+
+
+def test_the_next_room_to_search_is_the_nearest_by_path_not_through_the_wall():
+    slow = SlowSystem(parse_instruction('go to the lamp'))
+    scene = _scene()
+    scene.rooms.append(RoomNode('study', 'office', (0.0, 8.0, 4.0, 12.0)))  # just north of the living room's wall
+    obs = Observation((1.0, 7.5, 0.0), (1.0, 7.5), [Frontier((3.0, 3.0), 40)], looked_around=('living_room',),
+                      room_coverage={'living_room': 0.9, 'kitchen': 0.1, 'study': 0.0},
+                      room_path_costs={'living_room': 0.0, 'kitchen': 3.5, 'study': 9.0})  # its door is far
+
+    assert slow.decide(scene, obs).action == 'explore room kitchen'
+    assert slow.decide(scene, Observation(obs.pose, obs.start, obs.frontiers, looked_around=obs.looked_around,
+                                          room_coverage=obs.room_coverage)).action == 'explore room study'

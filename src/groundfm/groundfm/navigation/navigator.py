@@ -31,6 +31,7 @@ from groundfm.navigation.planner import (
     plan_on,
     polygon_distance,
     reachable_from,
+    room_path_cost,
 )
 from groundfm.navigation.reasoner import Decision, Observation, SceneGraph, SlowSystem, Target
 
@@ -185,11 +186,16 @@ class Navigator:
             return None
         with self._lock:
             grid, scene = self.grid, self.scene
-        frontiers = self._frontiers(grid, pose) if grid is not None else []
-        coverage = {room.name: known_fraction(grid, room.bounds) for room in scene.rooms} if grid is not None else None
+        frontiers, coverage, walk = [], None, None
+        if grid is not None:
+            costs = self._path_costs(grid, pose)
+            frontiers = find_frontiers(grid, self.cfg.min_frontier_cells, costs)
+            coverage = {room.name: known_fraction(grid, room.bounds) for room in scene.rooms}
+            walk = {room.name: room_path_cost(grid, costs, room.bounds) for room in scene.rooms}
         with self._lock:
             looked = tuple(sorted(self._looked_in))
-        obs = Observation(tuple(pose), self.start, frontiers, room_coverage=coverage, looked_around=looked, stamp=now)
+        obs = Observation(tuple(pose), self.start, frontiers, room_coverage=coverage, room_path_costs=walk,
+                          looked_around=looked, stamp=now)
         decision = self.slow.decide(scene, obs)
         self.slow_updates += 1
         with self._lock:
@@ -234,12 +240,12 @@ class Navigator:
                 self._next_chunk = -math.inf  # re-plan at the next fast tick
         return decision
 
-    def _frontiers(self, grid: Grid, pose) -> list:
-        """The map's frontiers, each with the cost of the cheapest path to it from the robot."""
+    def _path_costs(self, grid: Grid, pose) -> np.ndarray:
+        """Float (h, w): cost [m] of the cheapest path from the robot to every cell of grid (inf: unreachable)."""
         costmap = self._costmap
         if costmap is None or costmap.grid is not grid:
             costmap = build_costmap(grid, self.cfg.robot_radius, self.cfg.clearance_weight, self.cfg.unknown_is_free)
-        return find_frontiers(grid, self.cfg.min_frontier_cells, path_costs(costmap, pose[:2]))
+        return path_costs(costmap, pose[:2])
 
     def _start_scan(self, decision: Decision, pose, why: str) -> Decision:
         """Begin a look-around turn in place (caller holds the lock); the slow system is asked again after it."""

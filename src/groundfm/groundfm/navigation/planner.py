@@ -388,21 +388,35 @@ def _all_centres(grid: Grid) -> np.ndarray:
     return grid.center_of(np.stack([rows, cols], axis=-1))
 
 
-def known_fraction(grid: Grid, bounds: tuple[float, float, float, float], inset: float = 0.2) -> float:
-    """Fraction of the area bounds (x_min, y_min, x_max, y_max) [m], shrunk by inset [m], that the grid has observed
-    (free or occupied); area outside the grid counts as unobserved."""
+def _box_cells(grid: Grid, bounds: tuple[float, float, float, float], inset: float) -> tuple[slice, slice] | None:
+    """(rows, cols) slices of the grid cells whose centres lie in bounds (x_min, y_min, x_max, y_max) [m] shrunk by
+    inset [m]; None when no cell does."""
     x0, y0, x1, y1 = bounds[0] + inset, bounds[1] + inset, bounds[2] - inset, bounds[3] - inset
-    if x1 <= x0 or y1 <= y0:
-        return 0.0
     res = grid.resolution
-    total = max((x1 - x0) * (y1 - y0) / (res * res), 1.0)
     c0 = max(int(np.ceil((x0 - grid.origin[0]) / res - 0.5)), 0)
     c1 = min(int(np.floor((x1 - grid.origin[0]) / res - 0.5)) + 1, grid.shape[1])
     r0 = max(int(np.ceil((y0 - grid.origin[1]) / res - 0.5)), 0)
     r1 = min(int(np.floor((y1 - grid.origin[1]) / res - 0.5)) + 1, grid.shape[0])
-    if c1 <= c0 or r1 <= r0:
+    return (slice(r0, r1), slice(c0, c1)) if c1 > c0 and r1 > r0 else None
+
+
+def known_fraction(grid: Grid, bounds: tuple[float, float, float, float], inset: float = 0.2) -> float:
+    """Fraction of the area bounds (x_min, y_min, x_max, y_max) [m], shrunk by inset [m], that the grid has observed
+    (free or occupied); area outside the grid counts as unobserved."""
+    width, height = bounds[2] - bounds[0] - 2 * inset, bounds[3] - bounds[1] - 2 * inset
+    cells = _box_cells(grid, bounds, inset)
+    if cells is None or width <= 0 or height <= 0:
         return 0.0
-    return float(np.count_nonzero(grid.data[r0:r1, c0:c1] != UNKNOWN)) / total
+    total = max(width * height / grid.resolution ** 2, 1.0)
+    return float(np.count_nonzero(grid.data[cells] != UNKNOWN)) / total
+
+
+def room_path_cost(grid: Grid, costs: np.ndarray, bounds: tuple[float, float, float, float],
+                   inset: float = 0.35) -> float:
+    """Cheapest cost [m] in costs (h, w) (path_costs) of a cell inside bounds (x_min, y_min, x_max, y_max) [m] shrunk
+    by inset [m]; inf when none of its cells is on the grid or reachable."""
+    cells = _box_cells(grid, bounds, inset)
+    return float(costs[cells].min()) if cells is not None else math.inf
 
 
 def polygon_distance(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:

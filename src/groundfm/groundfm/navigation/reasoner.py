@@ -272,7 +272,7 @@ def anchor_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=()) ->
 
 
 def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(), room_coverage=None,
-                   looked_around=()) -> tuple[RoomNode | None, str]:
+                   looked_around=(), room_path_costs=None) -> tuple[RoomNode | None, str]:
     """The room to walk to next to search for the sub-goal's unseen object, with a one-sentence reason: the nearest
     room not searched yet where it is likely to be (the room the instruction names, 'the table in the kitchen', else a
     common-sense prior for its class or its anchor's class); else, once the room the robot stands in is searched, the
@@ -280,7 +280,8 @@ def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(), room
 
     A room is searched once the robot looked around in it (looked_around, by name), or once room_coverage (name ->
     observed fraction of its floor; None: unknown) reaches ROOM_SEARCHED_FRACTION; a room other than the robot's also
-    once an explored point lies near its centre (it walked in to search it before)."""
+    once an explored point lies near its centre (it walked in to search it before). Nearest means the cheapest path
+    into it (room_path_costs, name -> [m]) where the map has one, else the straight line."""
     here = scene.room_at(robot_xy)
     coverage = room_coverage or {}
 
@@ -290,7 +291,11 @@ def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(), room
         return room is not here and any(math.dist(room_target(room).center, v) < SEARCHED_M for v in explored)
 
     def nearest(rooms: list[RoomNode]) -> RoomNode:
-        return min(rooms, key=lambda r: float(polygon_distance(np.asarray([robot_xy], float), r.polygon())[0]))
+        def cost(room: RoomNode) -> float:
+            walk = (room_path_costs or {}).get(room.name, math.inf)
+            return walk if math.isfinite(walk) else float(polygon_distance(np.asarray([robot_xy], float),
+                                                                            room.polygon())[0])
+        return min(rooms, key=cost)
 
     refs = [ref for ref in (goal.target, goal.anchor) if ref is not None and ref.kind == 'object']
     for ref in refs:
@@ -413,6 +418,7 @@ class Observation:
     visited_frontiers: list[tuple[float, float]] = field(default_factory=list)
     room_coverage: dict[str, float] | None = None  # room name -> observed fraction of its floor (None: unknown)
     looked_around: tuple[str, ...] = ()  # rooms the robot turned in place in
+    room_path_costs: dict[str, float] | None = None  # room name -> cost of the cheapest path into it [m] (inf: none)
     current_frontier: tuple[float, float] | None = None
     clearance_ahead: float = math.inf
     stamp: float = 0.0
@@ -459,7 +465,8 @@ class RuleReasoner:
             return format_output(f'{head} {why} The {goal.target.describe()} should be next to a '
                                  f'{goal.anchor.describe()}: look around #{anchor.id}, '
                                  f'{math.dist(anchor.center[:2], xy):.1f} m away.', f'explore object {anchor.id}')
-        room, reason = room_to_search(goal, scene, xy, obs.visited_frontiers, obs.room_coverage, obs.looked_around)
+        room, reason = room_to_search(goal, scene, xy, obs.visited_frontiers, obs.room_coverage, obs.looked_around,
+                                      obs.room_path_costs)
         if room is not None:
             return format_output(f'{head} {why} {reason} Walk into it and look around.', f'explore room {room.name}')
         from groundfm.navigation.planner import select_frontier
