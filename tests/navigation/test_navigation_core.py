@@ -580,16 +580,15 @@ def _unicycle(pose, cmd, dt: float = 0.05):
     return (pose[0] + cmd.v * math.cos(pose[2]) * dt, pose[1] + cmd.v * math.sin(pose[2]) * dt, pose[2] + cmd.w * dt)
 
 
-def _held_by_a_phantom(object_x: float, phantom_x: float, trail: list | None = None, half_width: float = 3.0):
-    """Drive to a fridge while stereo noise that never clears stands across the corridor at phantom_x (|y| <=
-    half_width); trail, when given, collects every (pose, command)."""
+def _drive_to_fridge(fridge: ObjectNode, depth_points: np.ndarray, seconds: float, trail: list | None = None):
+    """Drive to the fridge on an empty map while the depth always shows depth_points (n, 2) [m]; trail, when given,
+    collects every (pose, command). Returns (navigator, final pose, time [s])."""
     nav = Navigator(NavigationConfig(), parse_instruction('go to the fridge'), (0.0, 0.0, 0.0))
     nav.set_map(Grid(np.zeros((120, 200), np.int8), (-2.0, -3.0), 0.05))
-    nav.set_scene(SceneGraph([ObjectNode(1, 'fridge', 'white', (object_x, 0.0, 0.9), (0.4, 0.4, 1.8))]))
-    phantom = np.stack([np.full(200, phantom_x), np.linspace(-half_width, half_width, 200)], axis=1)
+    nav.set_scene(SceneGraph([fridge]))
     pose, t, last_slow = (0.0, 0.0, 0.0), 0.0, -math.inf
-    while not nav.status.done and t < 120.0:
-        nav.set_depth_obstacles(phantom, t)
+    while not nav.status.done and t < seconds:
+        nav.set_depth_obstacles(depth_points, t)
         if nav.wants_slow_update or t - last_slow >= 1.0:
             nav.slow_update(pose, t)
             last_slow = t
@@ -601,6 +600,14 @@ def _held_by_a_phantom(object_x: float, phantom_x: float, trail: list | None = N
     return nav, pose, t
 
 
+def _held_by_a_phantom(object_x: float, phantom_x: float, trail: list | None = None, half_width: float = 3.0):
+    """Drive to a fridge while stereo noise that never clears stands across the corridor at phantom_x (|y| <=
+    half_width); trail, when given, collects every (pose, command)."""
+    phantom = np.stack([np.full(200, phantom_x), np.linspace(-half_width, half_width, 200)], axis=1)
+    fridge = ObjectNode(1, 'fridge', 'white', (object_x, 0.0, 0.9), (0.4, 0.4, 1.8))
+    return _drive_to_fridge(fridge, phantom, 120.0, trail)
+
+
 def test_held_short_of_the_stop_point_but_within_tolerance_counts_as_reached():
     nav, pose, _t = _held_by_a_phantom(object_x=2.0, phantom_x=1.6)
 
@@ -608,22 +615,11 @@ def test_held_short_of_the_stop_point_but_within_tolerance_counts_as_reached():
     assert 1.8 - pose[0] <= nav.cfg.goal_tolerance_m
 
 
-def _approach_fridge(depth_points: np.ndarray, mapped_front_x: float) -> tuple:
-    """Drive to a fridge whose true front face is at x = 2.8 m while the depth shows depth_points (n, 2) and the map's
-    box reaches out to mapped_front_x (a box that sticks out towards the robot); returns (navigator, final pose)."""
-    cfg = NavigationConfig()
-    nav = Navigator(cfg, parse_instruction('go to the fridge'), (0.0, 0.0, 0.0))
-    nav.set_map(Grid(np.zeros((120, 200), np.int8), (-2.0, -3.0), 0.05))
-    depth_x = (3.2 + mapped_front_x) / 2
-    nav.set_scene(SceneGraph([ObjectNode(1, 'fridge', 'white', (depth_x, 0.0, 0.9), (3.2 - mapped_front_x, 0.4, 1.8))]))
-    pose, t, last_slow = (0.0, 0.0, 0.0), 0.0, -math.inf
-    while not nav.status.done and t < 30.0:
-        nav.set_depth_obstacles(depth_points, t)
-        if nav.wants_slow_update or t - last_slow >= 1.0:
-            nav.slow_update(pose, t)
-            last_slow = t
-        pose = _unicycle(pose, nav.fast_tick(pose, t, 0.05))
-        t += 0.05
+def _approach_fridge(depth_points: np.ndarray) -> tuple:
+    """Drive to a fridge whose front face is at x = 2.8 m while the depth shows depth_points (n, 2) [m]; returns
+    (navigator, final pose)."""
+    nav, pose, _t = _drive_to_fridge(ObjectNode(1, 'fridge', 'white', (3.0, 0.0, 0.9), (0.4, 0.4, 1.8)),
+                                     depth_points, 30.0)
     return nav, pose
 
 
@@ -631,8 +627,8 @@ def test_it_stops_when_the_depth_shows_the_object_within_reach_not_only_at_the_m
     face = np.stack([np.full(9, 2.8), np.linspace(-0.2, 0.2, 9)], axis=1)  # depth points on the fridge's front face
     beside = np.stack([np.full(9, 1.9), np.linspace(0.6, 1.0, 9)], axis=1)  # something else, beside the path
 
-    blind, blind_pose = _approach_fridge(np.zeros((0, 2)), mapped_front_x=2.8)
-    seen, seen_pose = _approach_fridge(np.concatenate([face, beside]), mapped_front_x=2.8)
+    blind, blind_pose = _approach_fridge(np.zeros((0, 2)))
+    seen, seen_pose = _approach_fridge(np.concatenate([face, beside]))
 
     assert blind.status.success and seen.status.success
     assert 2.8 - blind_pose[0] < 0.7  # the mapped box only: on to about stop_distance_m (0.5 m)
