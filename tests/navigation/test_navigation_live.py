@@ -19,7 +19,7 @@ from array import array
 import pytest
 from geometry_msgs.msg import Point, Pose, Quaternion, Twist, Vector3
 from nav_msgs.msg import MapMetaData, OccupancyGrid, Odometry
-from proc_utils import NodeProcess, RosClient, next_domain_id, wait_until
+from proc_utils import NodeProcess, RosClient, next_domain_id, send_goal, wait_until
 from rclpy.action import ActionClient
 from std_msgs.msg import Header, String
 
@@ -118,11 +118,8 @@ def decoy(house_json: dict) -> dict:
 
 
 def _run_goal(action: ActionClient, instruction: str, timeout: float, feedback: list | None = None):
-    future = action.send_goal_async(Navigate.Goal(instruction=instruction),
-                                    feedback_callback=(lambda fb: feedback.append(fb.feedback))
-                                    if feedback is not None else None)
-    assert wait_until(future.done, 10), 'no goal response'
-    handle = future.result()
+    handle = send_goal(action, Navigate.Goal(instruction=instruction),
+                       (lambda fb: feedback.append(fb.feedback)) if feedback is not None else None)
     assert handle.accepted
     result = handle.get_result_async()
     assert wait_until(result.done, timeout), 'no result in time'

@@ -13,7 +13,7 @@ import time
 import pytest
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
-from proc_utils import NodeProcess, RosClient, next_domain_id, wait_until
+from proc_utils import NodeProcess, RosClient, next_domain_id, send_goal, wait_until
 from rclpy.action import ActionClient
 from std_msgs.msg import String
 
@@ -76,11 +76,8 @@ def _unique_far_object(house, min_distance: float):
 
 
 def _send(action: ActionClient, instruction: str, feedback: list | None = None, timeout: float = 10.0):
-    future = action.send_goal_async(Navigate.Goal(instruction=instruction),
-                                    feedback_callback=(lambda fb: feedback.append(fb.feedback)) if feedback is not None
-                                    else None)
-    assert wait_until(future.done, timeout), 'no goal response'
-    return future.result()
+    return send_goal(action, Navigate.Goal(instruction=instruction),
+                     (lambda fb: feedback.append(fb.feedback)) if feedback is not None else None, timeout)
 
 
 def _result(handle, timeout: float):
