@@ -25,6 +25,10 @@ Datasets:
             odometry: path length from poses averaged over 0.6 s and taken every 0.5 s (the trot's sway is not path),
             collisions as rising edges of the Go2 footprint overlapping a ground-truth wall or furniture footprint at
             5 Hz, time in sim seconds from goal to result.
+  `--map revealed` (dataset suffix _revealed): the kinematic base starts with an empty map and scene graph; every 0.5
+            s, what the head camera's view (86 deg, to mapping's 6 m depth range) reaches on the ground-truth grid is
+            added, with the objects it saw (groundfm.bench.revealed_map, STAND-IN for mapping): exploration and search
+            without depth noise or box errors.
 BASE (clearly labelled): 'kinematic' integrates the commanded (v, w) as a unicycle in 2-D and teleports the MuJoCo
 free joint only to render the head camera's depth; it is not the legged robot. Collisions are counted from the Go2's
 0.70 x 0.31 m footprint against wall and furniture footprints (a colliding step is undone). STAND-INS: the scene
@@ -57,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--no-depth', action='store_true', help='skip depth rendering (no depth guard)')
     parser.add_argument('--map', choices=['ground_truth', 'revealed'], default='ground_truth',
                         help='house_heldout: the whole ground-truth map and scene graph from the start, or only what '
-                             'a 90 deg, 3 m camera view revealed of them so far (exploration; STAND-IN for mapping)')
+                             "the head camera's view (to mapping's depth range) revealed of them so far (exploration; "
+                             'STAND-IN for mapping)')
     parser.add_argument('--action-space', choices=['continuous', 'discrete'], default='continuous')
     parser.add_argument('--time-limit', type=float, default=150.0, help='sim seconds per episode')
     parser.add_argument('--dataset', choices=['house_heldout', 'sim_heldout'], default='house_heldout',
@@ -320,7 +325,8 @@ def run_episode(method: str, ep: Episode, house, grid, cfg, args, name: str = ''
         if args.map == 'revealed':  # the head camera's horizontal field of view and mapping's depth range
             sim, mapping = SimConfig(), MapConfig()
             half_width = (sim.image_width / sim.image_height) * math.tan(math.radians(sim.camera_fovy_deg) / 2)
-            revealed = RevealedMap(house.to_json(), fov_deg=math.degrees(2 * math.atan(half_width)),
+            house_json = house.to_json()
+            revealed = RevealedMap(house_json, fov_deg=math.degrees(2 * math.atan(half_width)),
                                    range_m=mapping.max_depth)
         else:
             nav.set_map(grid)
@@ -343,7 +349,7 @@ def run_episode(method: str, ep: Episode, house, grid, cfg, args, name: str = ''
                 if revealed is not None and t - last_reveal >= REVEAL_PERIOD_S - 1e-9:  # mapping's 2 Hz
                     revealed.observe(pose)
                     nav.set_map(revealed.grid(t))
-                    nav.set_scene(SceneGraph.from_house_json(dict(house.to_json(), objects=revealed.seen_objects())))
+                    nav.set_scene(SceneGraph.from_house_json(dict(house_json, objects=revealed.seen_objects())))
                     last_reveal = t
                 if base.world is not None and t - last_depth >= 0.1 - 1e-9:
                     nav.set_depth_obstacles(base.depth_obstacles(), t)
