@@ -963,3 +963,27 @@ def test_the_next_room_to_search_is_the_nearest_by_path_not_through_the_wall():
     assert slow.decide(scene, obs).action == 'explore room kitchen'
     assert slow.decide(scene, Observation(obs.pose, obs.start, obs.frontiers, looked_around=obs.looked_around,
                                           room_coverage=obs.room_coverage)).action == 'explore room study'
+
+
+def test_the_kinematic_benchmark_explores_a_revealed_map_and_writes_a_trace(tmp_path):
+    import argparse
+    import json
+
+    from groundfm.bench import nav as bench
+    from groundfm.navigation.planner import build_costmap
+    from groundfm.sim.house import generate_house
+
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    args = parser.parse_args(['--map', 'revealed', '--no-depth', '--trace', str(tmp_path)])
+    house = generate_house(100)
+    cfg = NavigationConfig()
+    grid = grid_from_house(house.to_json(), cfg.map_resolution)
+    episode = bench.make_episodes(100, 1, grid, build_costmap(grid, cfg.robot_radius))[0]
+
+    out = bench.run_episode('groundfm', episode, house, grid, cfg, args, name='100_0')
+    trace = json.loads((tmp_path / 'episode_100_0.json').read_text())
+
+    assert out.success, out.message
+    assert trace['instruction'] == episode.instruction and len(trace['odometry_t_x_y_yaw']) > 10
+    assert any('not in view: first turn in place' in line for line in trace['feedback'])  # it started blind
