@@ -124,25 +124,19 @@ class _Observer:
         and each new reasoning text indented by four spaces, which is not printed)."""
         from rclpy.action import ActionClient
 
+        from groundfm.navigation.navigator import FeedbackLog
         from groundfm_interfaces.action import Navigate
 
         client = ActionClient(self.node, Navigate, 'navigate')
         if not client.wait_for_server(timeout_sec=30.0):
             raise RuntimeError('no navigate action server: is the navigation node running (navigation:=true)?')
-        feedback: list[str] = []
-        last = {'line': '', 'reasoning': ''}
+        feedback = FeedbackLog()
 
         def on_feedback(msg) -> None:
             fb = msg.feedback
-            line = f'[{fb.phase}] {fb.current_subgoal} ({fb.distance_remaining:.2f} m left)'
-            if fb.reasoning and fb.reasoning != last['reasoning']:
-                last['reasoning'] = fb.reasoning
-                feedback.append(f'    {fb.reasoning}')
-            if line != last['line']:
-                last['line'] = line
-                feedback.append(line)
-                if not self.quiet:
-                    print(line, flush=True)
+            line = feedback.add(fb.phase, fb.current_subgoal, fb.distance_remaining, fb.reasoning)
+            if line and not self.quiet:
+                print(line, flush=True)
 
         goal_future = client.send_goal_async(Navigate.Goal(instruction=instruction, timeout_s=float(timeout_s)),
                                              feedback_callback=on_feedback)
@@ -157,7 +151,7 @@ class _Observer:
             handle.cancel_goal_async()
             time.sleep(1.0)  # let the cancel reach the node: the robot stops
             raise
-        return result_future.result().result, feedback
+        return result_future.result().result, feedback.lines
 
     def ask(self, question: str) -> dict:
         """Ask the scene QA node one question about the map built so far."""

@@ -305,7 +305,7 @@ def run_episode(method: str, ep: Episode, house, grid, cfg, args, name: str = ''
     from groundfm.mapping.config import MapConfig
     from groundfm.navigation import local
     from groundfm.navigation.instructions import parse_instruction
-    from groundfm.navigation.navigator import Navigator
+    from groundfm.navigation.navigator import FeedbackLog, Navigator
     from groundfm.navigation.reasoner import SceneGraph
     from groundfm.sim.config import SimConfig
 
@@ -336,8 +336,7 @@ def run_episode(method: str, ep: Episode, house, grid, cfg, args, name: str = ''
     last_slow, last_depth, stopped_for = -math.inf, -math.inf, 0.0
     pending: list[tuple[float, float, float]] = []  # discrete action as (v, w, seconds left)
     rows: list[tuple[float, float, float, float]] = []
-    feedback: list[str] = []
-    last_feedback: dict[str, str] = {}
+    feedback = FeedbackLog()
     try:
         while t < args.time_limit:
             pose = base.pose
@@ -369,7 +368,8 @@ def run_episode(method: str, ep: Episode, house, grid, cfg, args, name: str = ''
                         pending.append((v, w, left - dt))
                     else:
                         v, w = cmd.v, cmd.w
-                _note_feedback(feedback, last_feedback, nav.status)
+                status = nav.status
+                feedback.add(status.phase, status.subgoal, status.distance_remaining, status.reasoning)
                 if nav.status.done:
                     message = nav.status.message
                     break
@@ -406,22 +406,10 @@ def run_episode(method: str, ep: Episode, house, grid, cfg, args, name: str = ''
         spl = (ell / max(base.length, ell)) if success and math.isfinite(ell) else 0.0
         out = Outcome(success, spl, ne, base.collisions, t, base.length, ell, message)
         if method == 'groundfm':
-            _write_trace(args.trace, name or str(ep.seed), ep, out, rows, feedback)
+            _write_trace(args.trace, name or str(ep.seed), ep, out, rows, feedback.lines)
         return out
     finally:
         base.close()
-
-
-def _note_feedback(lines: list[str], last: dict, status) -> None:
-    """Append the navigator's status to lines as the action's feedback shows it: each change of reasoning, phase or
-    sub-goal; last holds the previous ones."""
-    line = f'[{status.phase}] {status.subgoal} ({status.distance_remaining:.2f} m left)'
-    if status.reasoning and status.reasoning != last.get('reasoning'):
-        last['reasoning'] = status.reasoning
-        lines.append(f'    {status.reasoning}')
-    if line != last.get('line'):
-        last['line'] = line
-        lines.append(line)
 
 
 def _discrete_motion(action: str, cfg) -> tuple[float, float, float]:

@@ -1,10 +1,11 @@
 """A STAND-IN for the mapping node's outputs: a map that only holds what a forward camera has seen. ROS-free.
 
-It ray-casts a 90-degree, 3 m field of view on the ground-truth grid of a generated house (walls and furniture stop the
-rays), accumulates the seen cells, and returns them as a grid cropped to the seen area (so the map grows and its
-origin moves, like mapping's map/occupancy), plus the objects with enough seen cells (like map/objects). The kinematic
-navigation benchmark uses it (`--map revealed`) to measure exploration without stereo or mapping errors, and the tests
-use it to check that navigation explores and re-plans on such a map. It is ground truth, revealed; not a mapper.
+It ray-casts a camera's field of view (default 90 degrees, 3 m; the benchmark passes the head camera's and mapping's)
+on the ground-truth grid of a generated house (walls and furniture stop the rays), accumulates the seen cells, and
+returns them as a grid cropped to the seen area (so the map grows and its origin moves, like mapping's
+map/occupancy), plus the objects with enough seen cells (like map/objects). The kinematic navigation benchmark uses it
+(`--map revealed`) to measure exploration without stereo or mapping errors, and the tests use it to check that
+navigation explores and re-plans on such a map. It is ground truth, revealed; not a mapper.
 """
 
 import math
@@ -12,6 +13,7 @@ import math
 import numpy as np
 
 from groundfm.navigation.planner import UNKNOWN, Grid, grid_from_house, polygon_distance
+from groundfm.navigation.reasoner import SceneGraph
 
 
 class RevealedMap:
@@ -24,8 +26,8 @@ class RevealedMap:
         centres = self.truth.center_of(np.stack(np.mgrid[0:self.truth.shape[0], 0:self.truth.shape[1]], -1))
         flat = centres.reshape(-1, 2)
         self.objects = house_json['objects']
-        self._object_cells = [(polygon_distance(flat, _footprint(o)) <= self.truth.resolution).reshape(self.truth.shape)
-                              for o in self.objects]
+        self._object_cells = [(polygon_distance(flat, node.footprint()) <= self.truth.resolution).reshape(
+            self.truth.shape) for node in SceneGraph.from_house_json(house_json).objects]
 
     def observe(self, pose) -> None:
         """Mark the cells seen from pose (x, y, yaw) [m, rad]: each ray stops at the first occupied cell."""
@@ -64,8 +66,3 @@ class RevealedMap:
         return [o for o, cells in zip(self.objects, self._object_cells, strict=True)
                 if int((cells & self.seen).sum()) >= min_cells]
 
-
-def _footprint(obj: dict) -> np.ndarray:
-    c, s = math.cos(obj['yaw']), math.sin(obj['yaw'])
-    half = np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]]) * np.asarray(obj['size'][:2], float) / 2
-    return half @ np.array([[c, s], [-s, c]]) + np.asarray(obj['center'][:2], float)

@@ -79,6 +79,27 @@ class Status:
     message: str = ''
 
 
+class FeedbackLog:
+    """The Navigate feedback as text lines: each change of '[phase] sub-goal (d m left)', and each new reasoning
+    text indented by four spaces."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._line = self._reasoning = ''
+
+    def add(self, phase: str, subgoal: str, distance_remaining: float, reasoning: str) -> str:
+        """Record one feedback; returns its status line when that changed, else ''."""
+        line = f'[{phase}] {subgoal} ({distance_remaining:.2f} m left)'
+        if reasoning and reasoning != self._reasoning:
+            self._reasoning = reasoning
+            self.lines.append(f'    {reasoning}')
+        if line == self._line:
+            return ''
+        self._line = line
+        self.lines.append(line)
+        return line
+
+
 def goal_mask(target: Target, grid: Grid, cfg: NavigationConfig) -> np.ndarray:
     """Boolean (h, w) of cells the fast system may stop in for this target."""
     rows, cols = np.mgrid[0:grid.shape[0], 0:grid.shape[1]]
@@ -103,15 +124,22 @@ def same_side(grid: Grid, distance: np.ndarray, radius: float) -> np.ndarray:
     cells join to it: a cell behind a wall is as close in a straight line, but standing there is not being at the
     object (the robot would walk round to the far side of the wall)."""
     near = distance <= radius
-    reached = distance <= grid.resolution  # the footprint and its rim
-    passable = near & ~grid.occupied()
+    rows, cols = np.nonzero(near)
+    if not len(rows):
+        return near
+    window = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))  # only cells within reach
+    passable = near[window] & ~grid.occupied()[window]
+    reached = distance[window] <= grid.resolution  # the footprint and its rim
     for _ in range(int(math.ceil(radius / grid.resolution)) + 1):
         grown = reached | (ndimage.binary_dilation(reached, structure=np.ones((3, 3), bool)) & passable)
         if np.array_equal(grown, reached):
             break
         reached = grown
-    found = reached & near
-    return found if (found & passable).any() else near  # a map that rings the object with occupied cells: no cut
+    if not (reached & passable).any():  # a map that rings the object with occupied cells: no cut
+        return near
+    found = np.zeros_like(near)
+    found[window] = reached & near[window]
+    return found
 
 
 class Navigator:

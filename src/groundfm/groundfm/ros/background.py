@@ -10,15 +10,14 @@ from rclpy.executors import ExternalShutdownException, ShutdownException, Single
 class BackgroundNode:
     """Create `name` on a private context (optionally on `domain_id`) and spin it until close().
 
-    A callback that raises does not stop the spinning: the error is logged, kept in `errors`, and the other
-    callbacks (timers, subscriptions, action clients) go on running.
+    A callback that raises does not stop the spinning: the error is logged and the other callbacks (timers,
+    subscriptions, action clients) go on running.
     """
 
     def __init__(self, name: str, domain_id: int | None = None) -> None:
         self.context = Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.node = rclpy.create_node(name, context=self.context)
-        self.errors: list[BaseException] = []
         self._closing = threading.Event()
         self._executor = SingleThreadedExecutor(context=self.context)
         self._executor.add_node(self.node)
@@ -34,7 +33,6 @@ class BackgroundNode:
             except Exception as err:  # a callback failed, or the context went down while waiting
                 if self._closing.is_set() or not self.context.ok():
                     return
-                self.errors.append(err)
                 self.node.get_logger().error(f'callback failed: {type(err).__name__}: {err}')
 
     def close(self) -> None:
