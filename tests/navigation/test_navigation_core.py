@@ -898,6 +898,24 @@ def test_the_benchmark_scores_a_trajectory_with_a_gap_in_odometry():
     assert out.success and math.isfinite(out.length) and 2.5 < out.length < 3.1
 
 
+def test_the_benchmark_does_not_count_a_stop_behind_a_wall_as_reaching_the_object():
+    from groundfm.bench.nav import Episode, evaluate_trajectory, geodesic
+    from groundfm.navigation.reasoner import object_target
+
+    data = np.zeros((80, 160), np.int8)  # 4 x 8 m; a wall at x = 4 m with a doorway at y = 3.5 m
+    data[:60, 79:81] = OCCUPIED
+    grid = Grid(data, (0.0, 0.0), 0.05)
+    tv = ObjectNode(1, 'tv', 'black', (3.5, 1.0, 0.5), (0.4, 0.4, 0.5), 0.0, 'living_room')
+    ep = Episode(0, 'object', 'go to the tv', [object_target(tv)])
+    behind = np.array([[t, 6.0 - t, 1.0, math.pi] for t in np.arange(0.0, 1.6, 0.05)])  # ends at x 4.5, 0.8 m away
+    walls = [np.array([[3.95, 0.0], [4.05, 0.0], [4.05, 3.0], [3.95, 3.0]])]
+
+    out = evaluate_trajectory(ep, behind, grid, walls, 1.0, 0.2, 1.6, 'done')
+    ell, _ = geodesic(grid, (6.0, 1.0), ep.targets, 1.0, 0.2)
+
+    assert out.ne < 1.0 and not out.success  # 0.8 m in a straight line, but the wall is between
+    assert ell > 4.0  # the shortest way to a place beside the tv runs through the doorway
+
 def test_relational_episodes_pair_objects_in_one_room():
     from groundfm.bench.nav import make_episodes
     from groundfm.navigation.planner import build_costmap

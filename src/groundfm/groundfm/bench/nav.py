@@ -184,25 +184,41 @@ def _room(r):
 
 
 def _region_reachable(grid, reachable: np.ndarray, polygon: np.ndarray, distance: float) -> bool:
-    return bool((success_mask(grid, polygon, distance) & reachable).any())
+    return bool((near_mask(grid, polygon, distance) & reachable).any())
 
 
-def success_mask(grid, polygon: np.ndarray, distance: float) -> np.ndarray:
-    """Cells whose centre is within distance [m] of a region polygon."""
-    from groundfm.navigation.planner import polygon_distance
+def near_mask(grid, polygon: np.ndarray, distance: float) -> np.ndarray:
+    """Cells within distance [m] of a region polygon and on its side of any wall (planner.same_side: a cell that only
+    a wall separates from the object is not at it)."""
+    from groundfm.navigation.planner import polygon_distance, same_side
 
     rows, cols = np.mgrid[0:grid.shape[0], 0:grid.shape[1]]
     centres = grid.center_of(np.stack([rows, cols], axis=-1)).reshape(-1, 2)
-    return (polygon_distance(centres, polygon) <= distance).reshape(grid.shape)
+    return same_side(grid, polygon_distance(centres, polygon).reshape(grid.shape), distance)
 
 
 def target_mask(grid, target, tolerance: float, room_inset: float = 0.0) -> np.ndarray:
-    """Success region of a target as cells: inside a room (by room_inset [m]), else within tolerance [m]."""
+    """Success region of a target as cells: inside a room (by room_inset [m]), else near_mask at tolerance [m]."""
+    from groundfm.navigation.planner import cells_within
+
     if target.kind == 'room':
         x0, y0 = target.polygon.min(axis=0) + room_inset
         x1, y1 = target.polygon.max(axis=0) - room_inset
-        return success_mask(grid, np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), 0.0)
-    return success_mask(grid, target.polygon, tolerance - 0.05)
+        return cells_within(grid, np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), 0.0)
+    return near_mask(grid, target.polygon, tolerance)
+
+
+class SuccessRegions:
+    """The success test of an episode's steps on the ground-truth grid: target_mask at the success tolerance."""
+
+    def __init__(self, grid, targets, tolerance: float) -> None:
+        self.grid = grid
+        self.masks = [target_mask(grid, t, tolerance) for t in targets]
+
+    def reached(self, step: int, xy) -> bool:
+        """True when (x, y) [m] lies in step's success region."""
+        rows, cols, inside = self.grid.cells_of(np.asarray([xy], float))
+        return bool(inside[0] and self.masks[step][rows[0], cols[0]])
 
 
 def geodesic(grid, start_xy, targets, tolerance: float, radius: float, room_inset: float = 0.0,
@@ -213,7 +229,7 @@ def geodesic(grid, start_xy, targets, tolerance: float, radius: float, room_inse
     costmap = build_costmap(grid, radius, clearance_weight=clearance_weight)
     total, legs, xy = 0.0, [], start_xy
     for target in targets:
-        result = plan_on(costmap, xy, target_mask(grid, target, tolerance, room_inset), radius)
+        result = plan_on(costmap, xy, target_mask(grid, target, tolerance - 0.05, room_inset), radius)
         if result.path is None:
             return math.inf, legs
         total += result.length
@@ -315,6 +331,7 @@ def run_episode(method: str, ep: Episode, house, grid, cfg, args, name: str = ''
     # scrape the 0.70 m body on door frames); l above stays the pure geodesic.
     _, legs = geodesic(grid, spawn[:2], ep.targets, cfg.goal_tolerance_m - 0.3, cfg.robot_radius, room_inset=0.3,
                        clearance_weight=cfg.clearance_weight)
+    regions = SuccessRegions(grid, ep.targets, cfg.goal_tolerance_m)
     base = KinematicBase(house, spawn, render_depth=method == 'groundfm' and not args.no_depth)
     dt = 1.0 / cfg.fast_rate_hz
     t, visited, message = 0.0, 0, ''
@@ -342,7 +359,7 @@ def run_episode(method: str, ep: Episode, house, grid, cfg, args, name: str = ''
             pose = base.pose
             if len(rows) <= t * 10:  # poses at 10 Hz for --trace
                 rows.append((round(t, 3), *(float(v) for v in pose)))
-            if visited < len(ep.targets) and ep.targets[visited].reached(pose[:2], cfg.goal_tolerance_m):
+            if visited < len(ep.targets) and regions.reached(visited, pose[:2]):
                 visited += 1
             if method == 'groundfm':
                 if revealed is not None and t - last_reveal >= REVEAL_PERIOD_S - 1e-9:  # mapping's 2 Hz
@@ -398,11 +415,10 @@ def run_episode(method: str, ep: Episode, house, grid, cfg, args, name: str = ''
         else:
             message = message or f'time limit {args.time_limit:g} s'
         final = base.pose
-        if visited < len(ep.targets) and ep.targets[visited].reached(final[:2], cfg.goal_tolerance_m):
+        if visited < len(ep.targets) and regions.reached(visited, final[:2]):
             visited += 1
-        last = ep.targets[-1]
-        ne = last.distance(final[:2])
-        success = visited == len(ep.targets) and last.reached(final[:2], cfg.goal_tolerance_m)
+        ne = ep.targets[-1].distance(final[:2])
+        success = visited == len(ep.targets) and regions.reached(len(ep.targets) - 1, final[:2])
         spl = (ell / max(base.length, ell)) if success and math.isfinite(ell) else 0.0
         out = Outcome(success, spl, ne, base.collisions, t, base.length, ell, message)
         if method == 'groundfm':
@@ -516,13 +532,14 @@ def evaluate_trajectory(ep: Episode, trajectory: np.ndarray, grid, obstacles, to
                       + [trajectory[-1, 1:3]])
     start = (float(rows[0, 1]), float(rows[0, 2]))
     ell, _ = geodesic(grid, start, ep.targets, tolerance, radius)
+    regions = SuccessRegions(grid, ep.targets, tolerance)
     visited = 0
     for _, x, y, _ in rows:
-        while visited < len(ep.targets) and ep.targets[visited].reached((x, y), tolerance):
+        while visited < len(ep.targets) and regions.reached(visited, (x, y)):
             visited += 1
     final = (float(rows[-1, 1]), float(rows[-1, 2]))
     last = ep.targets[-1]
-    success = visited == len(ep.targets) and last.reached(final, tolerance)
+    success = visited == len(ep.targets) and regions.reached(len(ep.targets) - 1, final)
     length = float(np.linalg.norm(np.diff(smooth, axis=0), axis=1).sum()) if len(smooth) > 1 else 0.0
     boxes = np.array([np.r_[p.min(axis=0), p.max(axis=0)] for p in obstacles])
     collisions, touching = 0, False

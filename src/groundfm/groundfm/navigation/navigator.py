@@ -32,6 +32,7 @@ from groundfm.navigation.planner import (
     polygon_distance,
     reachable_from,
     room_path_cost,
+    same_side,
 )
 from groundfm.navigation.reasoner import Decision, Observation, SceneGraph, SlowSystem, Target
 
@@ -117,29 +118,6 @@ def goal_mask(target: Target, grid: Grid, cfg: NavigationConfig) -> np.ndarray:
     if target.kind in ('object', 'near'):
         return same_side(grid, distance, radius)
     return distance <= radius
-
-
-def same_side(grid: Grid, distance: np.ndarray, radius: float) -> np.ndarray:
-    """Boolean (h, w): cells within radius [m] of an object (distance: (h, w) [m] to its footprint) that free or unknown
-    cells join to it: a cell behind a wall is as close in a straight line, but standing there is not being at the
-    object (the robot would walk round to the far side of the wall)."""
-    near = distance <= radius
-    rows, cols = np.nonzero(near)
-    if not len(rows):
-        return near
-    window = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))  # only cells within reach
-    passable = near[window] & ~grid.occupied()[window]
-    reached = distance[window] <= grid.resolution  # the footprint and its rim
-    for _ in range(int(math.ceil(radius / grid.resolution)) + 1):
-        grown = reached | (ndimage.binary_dilation(reached, structure=np.ones((3, 3), bool)) & passable)
-        if np.array_equal(grown, reached):
-            break
-        reached = grown
-    if not (reached & passable).any():  # a map that rings the object with occupied cells: no cut
-        return near
-    found = np.zeros_like(near)
-    found[window] = reached & near[window]
-    return found
 
 
 class Navigator:

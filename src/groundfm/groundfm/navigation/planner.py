@@ -383,6 +383,29 @@ def cells_within(grid: Grid, polygon: np.ndarray, distance: float) -> np.ndarray
     return d <= distance
 
 
+def same_side(grid: Grid, distance: np.ndarray, radius: float) -> np.ndarray:
+    """Boolean (h, w): cells within radius [m] of an object (distance: (h, w) [m] to its footprint) that free or unknown
+    cells join to it: a cell behind a wall is as close in a straight line, but standing there is not being at the
+    object (the robot would walk round to the far side of the wall)."""
+    near = distance <= radius
+    rows, cols = np.nonzero(near)
+    if not len(rows):
+        return near
+    window = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))  # only cells within reach
+    passable = near[window] & ~grid.occupied()[window]
+    reached = distance[window] <= grid.resolution  # the footprint and its rim
+    for _ in range(int(math.ceil(radius / grid.resolution)) + 1):
+        grown = reached | (ndimage.binary_dilation(reached, structure=np.ones((3, 3), bool)) & passable)
+        if np.array_equal(grown, reached):
+            break
+        reached = grown
+    if not (reached & passable).any():  # a map that rings the object with occupied cells: no cut
+        return near
+    found = np.zeros_like(near)
+    found[window] = reached & near[window]
+    return found
+
+
 def _all_centres(grid: Grid) -> np.ndarray:
     rows, cols = np.mgrid[0:grid.shape[0], 0:grid.shape[1]]
     return grid.center_of(np.stack([rows, cols], axis=-1))
