@@ -939,6 +939,46 @@ def test_relational_episodes_pair_objects_in_one_room():
     assert relational >= 10
 
 
+def test_unseen_beside_points_at_the_hidden_far_side_of_an_object_until_it_is_seen():
+    from groundfm.navigation.planner import build_costmap, path_costs, unseen_beside
+
+    data = np.full((80, 120), FREE, np.int8)  # 6 x 4 m from (0, 0); a desk at x 2.7 .. 3.3, y 1.4 .. 2.6
+    desk = np.array([[2.7, 1.4], [3.3, 1.4], [3.3, 2.6], [2.7, 2.6]])
+    data[28:52, 54:66] = OCCUPIED
+    data[20:60, 66:90] = UNKNOWN  # seen from the west: the floor east of it is hidden
+    grid = Grid(data, (0.0, 0.0), 0.05)
+    costs = path_costs(build_costmap(grid, 0.22), (1.0, 2.0))
+
+    x, y = unseen_beside(grid, desk, 1.0, costs)
+    data[20:60, 66:90] = FREE
+    seen = Grid(data, (0.0, 0.0), 0.05)
+
+    assert 3.3 < x < 4.3 and 1.0 < y < 3.0  # beside the desk on its hidden side, within 1 m of it
+    assert unseen_beside(seen, desk, 1.0, path_costs(build_costmap(seen, 0.22), (1.0, 2.0))) is None
+
+
+def test_the_slow_system_walks_round_an_anchor_whose_far_side_is_unseen():
+    scene = _scene()
+    scene.objects.append(ObjectNode(9, 'desk', 'brown', (1.0, 7.0, 0.4), (1.3, 0.65, 0.75)))  # chairs are 4+ m away
+    slow = SlowSystem(parse_instruction('walk to the chair next to the desk'))
+    obs = Observation((1.0, 1.0, 0.0), (1.0, 1.0), [Frontier((3.0, 3.0), 40)],
+                      room_coverage={'living_room': 0.9, 'kitchen': 0.9}, unseen_beside={9: (1.2, 7.8)})
+
+    up_to = slow.decide(scene, obs)
+    slow.mark_frontier_visited(up_to.target.center)
+    behind = slow.decide(scene, obs)
+    slow.mark_frontier_visited(behind.target.center)
+    after = slow.decide(scene, obs)
+    obs.unseen_beside = {9: None}
+    seen = SlowSystem(parse_instruction('walk to the chair next to the desk')).decide(scene, obs)
+
+    assert up_to.action == 'explore object 9', up_to.think  # first walk up to it and look around
+    assert behind.exploring and behind.action == 'explore 1.20 7.80', behind.think  # then look behind it
+    assert 'beside #9 is not all seen' in behind.think
+    assert after.action == 'explore 3.00 3.00'  # been there: on to the frontiers
+    assert seen.action == 'explore 3.00 3.00'  # all around the desk is seen from afar and no chair is there
+
+
 def test_known_fraction_counts_observed_cells_of_a_room_and_unseen_area_outside_the_map():
     from groundfm.navigation.planner import known_fraction
 

@@ -33,8 +33,9 @@ from groundfm.navigation.planner import (
     reachable_from,
     room_path_cost,
     same_side,
+    unseen_beside,
 )
-from groundfm.navigation.reasoner import Decision, Observation, SceneGraph, SlowSystem, Target
+from groundfm.navigation.reasoner import NEAR_M, Decision, Observation, SceneGraph, SlowSystem, Target
 
 PHASE_PARSING, PHASE_EXPLORING, PHASE_NAVIGATING, PHASE_ARRIVED = 'parsing', 'exploring', 'navigating', 'arrived'
 ROOM_INSET_M = 0.35  # room goals: aim this far inside the walls [m]
@@ -192,16 +193,21 @@ class Navigator:
             return None
         with self._lock:
             grid, scene = self.grid, self.scene
-        frontiers, coverage, walk = [], None, None
+        frontiers, coverage, walk, unseen = [], None, None, None
         if grid is not None:
             costs = self._path_costs(grid, pose)
             frontiers = find_frontiers(grid, self.cfg.min_frontier_cells, costs)
             coverage = {room.name: known_fraction(grid, room.bounds) for room in scene.rooms}
             walk = {room.name: room_path_cost(grid, costs, room.bounds) for room in scene.rooms}
+            anchor = self.slow.goals[min(self.slow.step, len(self.slow.goals) - 1)].anchor
+            if anchor is not None and anchor.kind == 'object':
+                rooms = {room.name: room.bounds for room in scene.rooms}
+                unseen = {o.id: unseen_beside(grid, o.footprint(), NEAR_M, costs, rooms.get(scene.room_of(o)))
+                          for o in scene.objects if o.label == anchor.label}
         with self._lock:
             looked = tuple(sorted(self._looked_in))
         obs = Observation(tuple(pose), self.start, frontiers, room_coverage=coverage, room_path_costs=walk,
-                          looked_around=looked, stamp=now)
+                          looked_around=looked, unseen_beside=unseen, stamp=now)
         decision = self.slow.decide(scene, obs)
         self.slow_updates += 1
         with self._lock:

@@ -406,6 +406,40 @@ def same_side(grid: Grid, distance: np.ndarray, radius: float) -> np.ndarray:
     return found
 
 
+def unseen_beside(grid: Grid, polygon: np.ndarray, distance: float, costs: np.ndarray, room=None,
+                  min_cells: int = 100) -> tuple[float, float] | None:
+    """Where to walk to see the unobserved floor beside an object: the cell of cheapest cost in costs (h, w)
+    (path_costs) of the largest unknown patch within distance [m] of polygon (k, 2), on its side of walls and inside
+    room (x_min, y_min, x_max, y_max) [m] if given (an unmapped wall joins nothing); None when every unknown patch
+    there is smaller than min_cells or unreachable (e.g. the far side of a desk, hidden behind it, is one such patch
+    until the robot walks round)."""
+    res = grid.resolution
+    (x0, y0), (x1, y1) = polygon.min(axis=0) - distance - res, polygon.max(axis=0) + distance + res
+    if room is not None:
+        x0, y0, x1, y1 = max(x0, room[0]), max(y0, room[1]), min(x1, room[2]), min(y1, room[3])
+    cells = _box_cells(grid, (x0, y0, x1, y1), 0.0)
+    if cells is None:
+        return None
+    near = np.full(grid.shape, np.inf)
+    rows, cols = np.mgrid[cells]
+    near[cells] = polygon_distance(grid.center_of(np.stack([rows, cols], -1)).reshape(-1, 2),
+                                   polygon).reshape(rows.shape)
+    ring = same_side(grid, near, distance) & (near > 0.0) & (grid.data == UNKNOWN)
+    labels, count = ndimage.label(ring, structure=np.ones((3, 3), bool))
+    if not count:
+        return None
+    sizes = np.bincount(labels.ravel())[1:]
+    for label in np.argsort(sizes)[::-1]:
+        if sizes[label] < min_cells:
+            return None
+        patch = (labels == label + 1) & np.isfinite(costs)
+        if patch.any():
+            r, c = np.unravel_index(np.argmin(np.where(patch, costs, np.inf)), grid.shape)
+            x, y = grid.center_of((r, c))
+            return float(x), float(y)
+    return None
+
+
 def _all_centres(grid: Grid) -> np.ndarray:
     rows, cols = np.mgrid[0:grid.shape[0], 0:grid.shape[1]]
     return grid.center_of(np.stack([rows, cols], axis=-1))

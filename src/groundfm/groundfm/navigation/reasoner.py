@@ -260,15 +260,36 @@ def _ground_room(ref: Referent, scene: SceneGraph, robot_xy) -> tuple[Target | N
     return None, f'I do not know where the {nice} is yet.'
 
 
-def anchor_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=()) -> ObjectNode | None:
-    """For a relational sub-goal whose anchor is in view but no candidate is near it: the nearest anchor instance not
-    looked around yet (the target should be next to it), else None."""
+def anchor_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(),
+                     unseen=None) -> tuple[ObjectNode | None, tuple[float, float] | None]:
+    """For a relational sub-goal whose anchor is in view but no candidate is near it: the nearest anchor instance to
+    search (the target should be next to it) and where to walk, else (None, None). unseen maps anchor ids to where the
+    unobserved floor beside them is (None: all seen; Observation.unseen_beside); without it every anchor counts as
+    unseen there. An anchor not approached yet (no explored point near its centre) gets point None: walk up to it and
+    look around. One approached already is searched again from its unseen point (e.g. the far side of a desk), once:
+    after that it counts as searched."""
     ref = goal.anchor
     if ref is None or ref.kind != 'object':
-        return None
-    anchors = [o for o in scene.objects if o.label == ref.label and (not ref.color or colour_matches(o, ref.color))
-               and not any(math.dist(o.center[:2], v) < SEARCHED_M for v in explored)]
-    return min(anchors, key=lambda o: math.dist(o.center[:2], robot_xy)) if anchors else None
+        return None, None
+
+    def near_explored(xy) -> bool:
+        return any(math.dist(xy, v) < SEARCHED_M for v in explored)
+
+    todo = {}
+    for o in scene.objects:
+        if o.label != ref.label or (ref.color and not colour_matches(o, ref.color)):
+            continue
+        point = unseen.get(o.id) if unseen is not None else o.center[:2]
+        if point is None:
+            continue  # all around it is seen, and the target is not there
+        visits = sum(math.dist(o.center[:2], v) < NEAR_M + SEARCHED_M + max(o.size[:2]) / 2 for v in explored)
+        if not near_explored(o.center[:2]):
+            todo[o.id] = (o, None)
+        elif unseen is not None and visits < 2 and not near_explored(point):
+            todo[o.id] = (o, point)
+    if not todo:
+        return None, None
+    return min(todo.values(), key=lambda pair: math.dist(pair[0].center[:2], robot_xy))
 
 
 def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(), room_coverage=None,
@@ -409,8 +430,8 @@ def target_of(action: ParsedAction, scene: SceneGraph, start_xy) -> Target | Non
 @dataclass
 class Observation:
     """What the slow system sees: robot pose (x, y, yaw) [m, rad], start pose, frontiers, how much of each room the
-    map has seen and which rooms it looked around in, the frontier it is heading for (x, y) [m] or None, free
-    distance ahead [m]."""
+    map has seen and which rooms it looked around in, where the floor beside the step's anchors is not seen yet, the
+    frontier it is heading for (x, y) [m] or None, free distance ahead [m]."""
 
     pose: tuple[float, float, float]
     start: tuple[float, float]
@@ -419,6 +440,8 @@ class Observation:
     room_coverage: dict[str, float] | None = None  # room name -> observed fraction of its floor (None: unknown)
     looked_around: tuple[str, ...] = ()  # rooms the robot turned in place in
     room_path_costs: dict[str, float] | None = None  # room name -> cost of the cheapest path into it [m] (inf: none)
+    # object id of an anchor of the current step -> where the unobserved floor beside it is (x, y) [m], None when seen
+    unseen_beside: dict[int, tuple[float, float] | None] | None = None
     current_frontier: tuple[float, float] | None = None
     clearance_ahead: float = math.inf
     stamp: float = 0.0
@@ -460,10 +483,14 @@ class RuleReasoner:
             dist = target.distance(xy)
             return format_output(f'{head} {why} It is {dist:.1f} m away in a straight line; go there.',
                                  f'goto {target.kind} {target.ref}')
-        anchor = anchor_to_search(goal, scene, xy, obs.visited_frontiers)
+        anchor, point = anchor_to_search(goal, scene, xy, obs.visited_frontiers, obs.unseen_beside)
         if anchor is not None:
-            return format_output(f'{head} {why} The {goal.target.describe()} should be next to a '
-                                 f'{goal.anchor.describe()}: look around #{anchor.id}, '
+            should = f'The {goal.target.describe()} should be next to a {goal.anchor.describe()}'
+            if point is not None:
+                return format_output(f'{head} {why} {should}, and the floor beside #{anchor.id} is not all seen yet: '
+                                     f'look from ({point[0]:.1f}, {point[1]:.1f}).',
+                                     f'explore {point[0]:.2f} {point[1]:.2f}')
+            return format_output(f'{head} {why} {should}: look around #{anchor.id}, '
                                  f'{math.dist(anchor.center[:2], xy):.1f} m away.', f'explore object {anchor.id}')
         room, reason = room_to_search(goal, scene, xy, obs.visited_frontiers, obs.room_coverage, obs.looked_around,
                                       obs.room_path_costs)
