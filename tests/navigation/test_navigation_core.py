@@ -636,6 +636,26 @@ def test_it_stops_when_the_depth_shows_the_object_within_reach_not_only_at_the_m
     assert "surface in view" in seen.status.message and "surface" not in blind.status.message
 
 
+def test_depth_points_a_neighbours_box_claims_do_not_stop_it_at_the_neighbour():
+    fridge = ObjectNode(1, 'fridge', 'white', (3.0, 0.0, 0.9), (1.0, 1.0, 1.8))  # mapped too big: x 2.5 .. 3.5
+    cabinet = ObjectNode(2, 'cabinet', 'grey', (2.6, -0.3, 0.4), (0.2, 0.4, 0.8))  # inside the fridge's box
+    face = np.stack([np.full(9, 3.0), np.linspace(-0.2, 0.2, 9)], axis=1)  # the fridge itself, at x = 3.0
+    cabinet_face = np.stack([np.full(9, 2.52), np.linspace(-0.45, -0.15, 9)], axis=1)
+    nav = Navigator(NavigationConfig(), parse_instruction('go to the fridge'), (0.0, 0.0, 0.0))
+    nav.set_map(Grid(np.zeros((120, 200), np.int8), (-2.0, -3.0), 0.05))
+    nav.set_scene(SceneGraph([fridge, cabinet]))
+    pose, t = (0.0, 0.0, 0.0), 0.0
+    while not nav.status.done and t < 30.0:
+        nav.set_depth_obstacles(np.concatenate([face, cabinet_face]), t)
+        if nav.wants_slow_update or t % 1.0 < 0.05:
+            nav.slow_update(pose, t)
+        pose = _unicycle(pose, nav.fast_tick(pose, t, 0.05))
+        t += 0.05
+
+    assert nav.status.success and 'surface in view' not in nav.status.message, nav.status.message
+    assert pose[0] > 1.85  # on to the mapped box's stop point, not 0.8 m short of the cabinet's face (x 1.7)
+
+
 def test_stuck_far_from_the_goal_looks_around_then_gives_up_with_a_reason():
     nav, pose, t = _held_by_a_phantom(object_x=4.0, phantom_x=1.45)
 
@@ -915,6 +935,29 @@ def test_the_benchmark_does_not_count_a_stop_behind_a_wall_as_reaching_the_objec
 
     assert out.ne < 1.0 and not out.success  # 0.8 m in a straight line, but the wall is between
     assert ell > 4.0  # the shortest way to a place beside the tv runs through the doorway
+
+def test_rescore_scores_saved_legged_traces_again_and_skips_changed_instructions(tmp_path, capsys):
+    from groundfm.bench import nav as bench
+    from groundfm.navigation.planner import build_costmap
+    from groundfm.sim.house import generate_house
+
+    cfg = NavigationConfig()
+    house = generate_house(3)
+    grid = grid_from_house(house.to_json(), cfg.map_resolution)
+    start = tuple(house.spawn[:2])
+    ep, = bench.make_episodes(3, 1, grid, build_costmap(grid, cfg.robot_radius), start=start, offset=1)
+    rows = [[0.0, start[0], start[1], 0.0], [1.0, start[0] + 0.01, start[1], 0.0]]  # stood still: a failure
+    stayed = bench.Outcome(True, 1.0, 0.0, 0, 1.0, 0.0, 1.0, 'reached')  # as an older success test scored it
+    bench._write_trace(str(tmp_path), '3_0', ep, stayed, rows, [], offset=1)
+    bench._write_trace(str(tmp_path), '3_1', bench.Episode(3, ep.kind, 'go to the moon', ep.targets), stayed, rows,
+                       [], offset=2)
+
+    outcomes = bench.rescore(str(tmp_path), cfg)
+
+    assert len(outcomes['all']['groundfm']) == 1 and not outcomes['all']['groundfm'][0].success
+    assert outcomes['all']['groundfm'][0].geodesic > 0.5
+    assert "skipped" in capsys.readouterr().out
+
 
 def test_relational_episodes_pair_objects_in_one_room():
     from groundfm.bench.nav import make_episodes

@@ -3,7 +3,8 @@
 Episodes: per house seed, instructions of four kinds generated with ground truth from the scene JSON: object ("go to
 the red sofa"), room ("go to the kitchen"), relational ("walk to the chair next to the table") and multi-step ("go to
 the tv, then go to the office" / "..., then come back"). Success: every step's target region visited in order and
-the robot stopped within 1.0 m of the last one (inside it for a room). SPL = S * l / max(p, l), l the ground-truth
+the robot stopped within 1.0 m of the last one (inside it for a room), on the target's side of any wall (a cell
+within 1.0 m that only a wall separates from it does not count). SPL = S * l / max(p, l), l the ground-truth
 geodesic (A* on the ground-truth grid with the robot radius, smoothed) through the steps' success regions.
 
 Methods, side by side on the same episodes and the same base:
@@ -74,6 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "sim_heldout_gtdepth)")
     parser.add_argument('--trace', metavar='DIR', default='',
                         help='sim_heldout: write each episode\'s odometry and messages here (JSON)')
+    parser.add_argument('--rescore', metavar='DIR', default='',
+                        help='sim_heldout: score the episodes saved by an earlier --trace DIR again with the current '
+                             'success test and geodesic, instead of running the stack')
     parser.add_argument('--wall-limit', type=float, default=400.0,
                         help='sim_heldout: wall seconds per episode before it is cancelled')
 
@@ -468,7 +472,8 @@ def run(args: argparse.Namespace) -> Results:
 
     cfg = NavigationConfig(action_space=args.action_space)
     if args.dataset == 'sim_heldout':
-        return _summarise(run_full_stack(args, cfg), 'sim_heldout' + ('_gtdepth' if args.depth == 'sim_gt' else ''))
+        outcomes = rescore(args.rescore, cfg) if args.rescore else run_full_stack(args, cfg)
+        return _summarise(outcomes, 'sim_heldout' + ('_gtdepth' if args.depth == 'sim_gt' else ''))
     outcomes: dict[str, dict[str, list[Outcome]]] = {}
     for seed in args.seeds:
         house = generate_house(seed)
@@ -650,7 +655,7 @@ def run_full_stack(args: argparse.Namespace, cfg) -> dict[str, dict[str, list[Ou
                     if not episodes:
                         continue
                     ep = episodes[0]
-                    out = _full_stack_episode(stack, ep, grid, obstacles, cfg, args, f'{seed}_{k}')
+                    out = _full_stack_episode(stack, ep, grid, obstacles, cfg, args, f'{seed}_{k}', n + k)
                     for key in ('all', ep.kind):
                         outcomes.setdefault(key, {}).setdefault('groundfm', []).append(out)
                     print(f'seed {seed} {ep.kind:10s} groundfm {"OK  " if out.success else "FAIL"} spl {out.spl:.2f} '
@@ -663,7 +668,7 @@ def run_full_stack(args: argparse.Namespace, cfg) -> dict[str, dict[str, list[Ou
     return outcomes
 
 
-def _full_stack_episode(stack: _Stack, ep: Episode, grid, obstacles, cfg, args, name: str) -> Outcome:
+def _full_stack_episode(stack: _Stack, ep: Episode, grid, obstacles, cfg, args, name: str, offset: int) -> Outcome:
     obs = stack.observer
     with obs.lock:
         first = len(obs.trajectory)
@@ -679,12 +684,14 @@ def _full_stack_episode(stack: _Stack, ep: Episode, grid, obstacles, cfg, args, 
     with obs.lock:
         rows = np.array([(t, x, y, yaw) for t, x, y, _z, yaw in obs.trajectory[max(first - 1, 0):]])
     out = evaluate_trajectory(ep, rows, grid, obstacles, cfg.goal_tolerance_m, cfg.robot_radius, seconds, message)
-    _write_trace(args.trace, name, ep, out, rows.tolist(), _feedback)
+    _write_trace(args.trace, name, ep, out, rows.tolist(), _feedback, offset)
     return out
 
 
-def _write_trace(folder: str, name: str, ep: Episode, out: Outcome, rows: list, feedback: list[str]) -> None:
-    """`--trace DIR`: one episode's instruction, outcome, poses (t, x, y, yaw) and feedback lines as JSON."""
+def _write_trace(folder: str, name: str, ep: Episode, out: Outcome, rows: list, feedback: list[str],
+                 offset: int | None = None) -> None:
+    """`--trace DIR`: one episode's instruction, outcome, poses (t, x, y, yaw) and feedback lines as JSON, with the
+    episode generator's offset (for `--rescore`)."""
     if not folder:
         return
     from pathlib import Path
@@ -694,5 +701,45 @@ def _write_trace(folder: str, name: str, ep: Episode, out: Outcome, rows: list, 
     Path(folder).mkdir(parents=True, exist_ok=True)
     atomic_write_json(Path(folder) / f'episode_{name}.json', {
         'instruction': ep.instruction, 'kind': ep.kind, 'message': out.message, 'success': out.success,
-        'spl': out.spl, 'length': out.length, 'geodesic': out.geodesic, 'odometry_t_x_y_yaw': rows,
-        'feedback': feedback})
+        'spl': out.spl, 'length': out.length, 'geodesic': out.geodesic, 'seconds': out.seconds, 'offset': offset,
+        'odometry_t_x_y_yaw': rows, 'feedback': feedback})
+
+
+def rescore(folder: str, cfg) -> dict[str, dict[str, list[Outcome]]]:
+    """Score the legged episodes saved in folder (`--trace DIR` files episode_SEED_K.json) again with the current
+    success test and geodesic: each episode is generated again from its seed, start pose and offset (traces without
+    an offset: the seed's rank in the folder plus K, the order `run_full_stack` uses). An episode whose instruction
+    comes out different is skipped with a line saying so. Time: the stored sim seconds, else the odometry's span."""
+    import json
+    import re
+    from pathlib import Path
+
+    from groundfm.navigation.planner import build_costmap, grid_from_house
+    from groundfm.sim.house import generate_house, wall_footprint
+
+    files = sorted(Path(folder).glob('episode_*_*.json'), key=lambda f: tuple(map(int, f.stem.split('_')[1:3])))
+    seeds = sorted({int(f.stem.split('_')[1]) for f in files})
+    outcomes: dict[str, dict[str, list[Outcome]]] = {}
+    for f in files:
+        seed, k = (int(v) for v in re.fullmatch(r'episode_(\d+)_(\d+)', f.stem).groups())
+        trace = json.loads(f.read_text())
+        house = generate_house(seed)
+        grid = grid_from_house(house.to_json(), cfg.map_resolution)
+        rows = np.asarray(trace['odometry_t_x_y_yaw'], float)
+        offset = trace.get('offset')
+        offset = seeds.index(seed) + k if offset is None else offset
+        episodes = make_episodes(seed, 1, grid, build_costmap(grid, cfg.robot_radius), start=rows[0, 1:3],
+                                 offset=offset)
+        if not episodes or episodes[0].instruction != trace['instruction']:
+            print(f'{f.name}: skipped, the generator now gives '
+                  f'{episodes[0].instruction if episodes else "no episode"!r} for {trace["instruction"]!r}')
+            continue
+        obstacles = [wall_footprint(w) for w in house.walls] + [o.footprint() for o in house.objects]
+        seconds = trace.get('seconds', float(rows[-1, 0] - rows[0, 0]))
+        out = evaluate_trajectory(episodes[0], rows, grid, obstacles, cfg.goal_tolerance_m, cfg.robot_radius,
+                                  seconds, trace['message'])
+        for key in ('all', episodes[0].kind):
+            outcomes.setdefault(key, {}).setdefault('groundfm', []).append(out)
+        print(f'{f.name} {"OK  " if out.success else "FAIL"} spl {out.spl:.2f} (was {trace["spl"]:.2f}) geodesic '
+              f'{out.geodesic:.1f} m (was {trace["geodesic"]:.1f}) {trace["instruction"]!r}', flush=True)
+    return outcomes

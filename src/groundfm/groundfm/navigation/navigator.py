@@ -569,15 +569,22 @@ class Navigator:
 
     def _surface_distance(self, target: Target, xy, now: float) -> float:
         """Distance [m] from the robot to the target's surface in the latest depth: to the SEEN_MIN_POINTS-th nearest
-        obstacle point inside its mapped footprint (inf when the depth is stale or shows fewer). A mapped box can
-        stick out towards the robot by a few decimetres; a depth point on the object cannot, so this can stop nearer
-        the edge of the success radius than stop_distance_m."""
+        obstacle point inside its mapped footprint and outside every other mapped object's (inf when the depth is
+        stale or shows fewer). A mapped box can stick out towards the robot by a few decimetres; a depth point on the
+        object cannot, so this can stop nearer the edge of the success radius than stop_distance_m. Points a
+        neighbour's box claims too (a desk beside a chair whose box is too big) are left out: they may be on it."""
         if self.cfg.seen_stop_distance_m <= 0.0 or self.guard.age(now) > SEEN_DEPTH_AGE_S:
             return math.inf
         points = self.guard.obstacles
         reach = np.hypot(points[:, 0] - xy[0], points[:, 1] - xy[1])
         near = reach <= 2.0 * self.cfg.seen_stop_distance_m
         on_target = polygon_distance(points[near], target.polygon) <= SEEN_INSIDE_M
+        lo, hi = target.polygon.min(axis=0) - SEEN_INSIDE_M, target.polygon.max(axis=0) + SEEN_INSIDE_M
+        for other in self.scene.objects if self.scene is not None else ():
+            box = other.footprint()
+            if str(other.id) == target.ref or (box.max(axis=0) < lo).any() or (box.min(axis=0) > hi).any():
+                continue  # the target itself, or a box that cannot share its points
+            on_target &= polygon_distance(points[near], box) > SEEN_INSIDE_M
         hits = np.sort(reach[near][on_target])
         return float(hits[SEEN_MIN_POINTS - 1]) if len(hits) >= SEEN_MIN_POINTS else math.inf
 
