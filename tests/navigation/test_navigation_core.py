@@ -656,6 +656,23 @@ def test_depth_points_a_neighbours_box_claims_do_not_stop_it_at_the_neighbour():
     assert pose[0] > 1.85  # on to the mapped box's stop point, not 0.8 m short of the cabinet's face (x 1.7)
 
 
+def test_it_plans_to_the_objects_own_room_when_an_unmapped_wall_hides_which_side_it_is_on():
+    data = np.zeros((80, 80), np.int8)  # 4 x 4 m; the wall at y 2.0 .. 2.1 not mapped yet (unknown)
+    data[40:42, :] = UNKNOWN
+    data[42:48, 30:50] = OCCUPIED  # the tv, mapped
+    tv = ObjectNode(2, 'tv', 'black', (2.0, 2.25, 0.4), (1.0, 0.3, 0.6), room='living_room')  # on the north face
+    rooms = [RoomNode('living_room', 'living_room', (0.0, 2.1, 4.0, 4.0)),
+             RoomNode('office', 'office', (0.0, 0.0, 4.0, 2.0))]
+    nav = Navigator(NavigationConfig(), parse_instruction('go to the tv'), (2.0, 0.8, math.pi / 2))
+    nav.set_map(Grid(data, (0.0, 0.0), 0.05))
+    nav.set_scene(SceneGraph([tv], rooms, [], 'test'))
+
+    nav.slow_update((2.0, 0.8, math.pi / 2), 0.0)
+    nav.fast_tick((2.0, 0.8, math.pi / 2), 0.0, 0.05)
+
+    assert nav.path is not None and nav.path[-1][1] > 2.15  # beside the tv in its room, not just south of the wall
+
+
 def test_stuck_far_from_the_goal_looks_around_then_gives_up_with_a_reason():
     nav, pose, t = _held_by_a_phantom(object_x=4.0, phantom_x=1.45)
 

@@ -21,6 +21,7 @@ from groundfm.navigation.planner import (
     Costmap,
     Grid,
     PlanResult,
+    box_cells,
     build_costmap,
     densify,
     drop_specks,
@@ -488,10 +489,29 @@ class Navigator:
         return True
 
     def _plan_to(self, decision: Decision, grid: Grid, pose) -> PlanResult:
-        """Global search on the current costmap to the sub-goal's cells, preferring cells with room for the body."""
+        """Global search on the current costmap to the sub-goal's cells, preferring cells in the object's own room (a
+        wall the map has not seen yet must not make the far side of it look like a way to the object), then cells with
+        room for the body."""
         mask = goal_mask(decision.target, grid, self.cfg)
         roomy = mask & (self._costmap.distance >= GOAL_CLEARANCE_M)
-        return plan_on(self._costmap, pose[:2], roomy if roomy.any() else mask, self.cfg.robot_radius)
+        choices = [roomy, mask]
+        room = self._room_of_target(decision.target)
+        if room is not None:
+            inside = np.zeros_like(mask)
+            cells = box_cells(grid, room.bounds, self.cfg.robot_radius)  # the body clear of the room's walls
+            if cells is not None:
+                inside[cells] = True
+            choices = [roomy & inside, mask & inside] + choices
+        goal = next((c for c in choices if c.any()), mask)
+        return plan_on(self._costmap, pose[:2], goal, self.cfg.robot_radius)
+
+    def _room_of_target(self, target: Target):
+        """The scene graph's room (RoomNode) of an object target, or None."""
+        scene = self.scene
+        if target.kind not in ('object', 'near') or scene is None or not target.ref.isdigit():
+            return None
+        obj = scene.object(int(target.ref))
+        return scene.room(scene.room_of(obj)) if obj is not None else None
 
     def _take_shortcut(self, decision: Decision, grid: Grid, pose) -> None:
         """The map changed but the path is still clear: switch to a fresh path when it is SHORTCUT_M shorter (a

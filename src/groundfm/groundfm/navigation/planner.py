@@ -417,7 +417,7 @@ def unseen_beside(grid: Grid, polygon: np.ndarray, distance: float, costs: np.nd
     (x0, y0), (x1, y1) = polygon.min(axis=0) - distance - res, polygon.max(axis=0) + distance + res
     if room is not None:
         x0, y0, x1, y1 = max(x0, room[0]), max(y0, room[1]), min(x1, room[2]), min(y1, room[3])
-    cells = _box_cells(grid, (x0, y0, x1, y1), 0.0)
+    cells = box_cells(grid, (x0, y0, x1, y1), 0.0)
     if cells is None:
         return None
     near = np.full(grid.shape, np.inf)
@@ -445,7 +445,7 @@ def _all_centres(grid: Grid) -> np.ndarray:
     return grid.center_of(np.stack([rows, cols], axis=-1))
 
 
-def _box_cells(grid: Grid, bounds: tuple[float, float, float, float], inset: float) -> tuple[slice, slice] | None:
+def box_cells(grid: Grid, bounds: tuple[float, float, float, float], inset: float) -> tuple[slice, slice] | None:
     """(rows, cols) slices of the grid cells whose centres lie in bounds (x_min, y_min, x_max, y_max) [m] shrunk by
     inset [m]; None when no cell does."""
     x0, y0, x1, y1 = bounds[0] + inset, bounds[1] + inset, bounds[2] - inset, bounds[3] - inset
@@ -461,7 +461,7 @@ def known_fraction(grid: Grid, bounds: tuple[float, float, float, float], inset:
     """Fraction of the area bounds (x_min, y_min, x_max, y_max) [m], shrunk by inset [m], that the grid has observed
     (free or occupied); area outside the grid counts as unobserved."""
     width, height = bounds[2] - bounds[0] - 2 * inset, bounds[3] - bounds[1] - 2 * inset
-    cells = _box_cells(grid, bounds, inset)
+    cells = box_cells(grid, bounds, inset)
     if cells is None or width <= 0 or height <= 0:
         return 0.0
     total = max(width * height / grid.resolution ** 2, 1.0)
@@ -472,7 +472,7 @@ def room_path_cost(grid: Grid, costs: np.ndarray, bounds: tuple[float, float, fl
                    inset: float = 0.35) -> float:
     """Cheapest cost [m] in costs (h, w) (path_costs) of a cell inside bounds (x_min, y_min, x_max, y_max) [m] shrunk
     by inset [m]; inf when none of its cells is on the grid or reachable."""
-    cells = _box_cells(grid, bounds, inset)
+    cells = box_cells(grid, bounds, inset)
     return float(costs[cells].min()) if cells is not None else math.inf
 
 
