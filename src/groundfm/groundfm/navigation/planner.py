@@ -410,9 +410,9 @@ def unseen_beside(grid: Grid, polygon: np.ndarray, distance: float, costs: np.nd
                   min_cells: int = 100) -> tuple[float, float] | None:
     """Where to walk to see the unobserved floor beside an object: the cell of cheapest cost in costs (h, w)
     (path_costs) of the largest unknown patch within distance [m] of polygon (k, 2), on its side of walls and inside
-    room (x_min, y_min, x_max, y_max) [m] if given (an unmapped wall joins nothing); None when every unknown patch
-    there is smaller than min_cells or unreachable (e.g. the far side of a desk, hidden behind it, is one such patch
-    until the robot walks round)."""
+    room (x_min, y_min, x_max, y_max) [m] if given (so a wall not mapped yet cannot join the next room's floor to it);
+    None when every unknown patch there is smaller than min_cells or unreachable. The far side of a desk, hidden
+    behind it, is such a patch until the robot walks round."""
     res = grid.resolution
     (x0, y0), (x1, y1) = polygon.min(axis=0) - distance - res, polygon.max(axis=0) + distance + res
     if room is not None:
