@@ -188,28 +188,20 @@ def _room(r):
 
 
 def _region_reachable(grid, reachable: np.ndarray, polygon: np.ndarray, distance: float) -> bool:
-    return bool((near_mask(grid, polygon, distance) & reachable).any())
+    from groundfm.navigation.planner import cells_beside
 
-
-def near_mask(grid, polygon: np.ndarray, distance: float) -> np.ndarray:
-    """Cells within distance [m] of a region polygon and on its side of any wall (planner.same_side: a cell that only
-    a wall separates from the object is not at it)."""
-    from groundfm.navigation.planner import polygon_distance, same_side
-
-    rows, cols = np.mgrid[0:grid.shape[0], 0:grid.shape[1]]
-    centres = grid.center_of(np.stack([rows, cols], axis=-1)).reshape(-1, 2)
-    return same_side(grid, polygon_distance(centres, polygon).reshape(grid.shape), distance)
+    return bool((cells_beside(grid, polygon, distance) & reachable).any())
 
 
 def target_mask(grid, target, tolerance: float, room_inset: float = 0.0) -> np.ndarray:
-    """Success region of a target as cells: inside a room (by room_inset [m]), else near_mask at tolerance [m]."""
-    from groundfm.navigation.planner import cells_within
+    """Success region of a target as cells: inside a room (by room_inset [m]), else within tolerance [m] of it and on
+    its side of any wall (planner.cells_beside: a cell that only a wall separates from the object is not at it)."""
+    from groundfm.navigation.planner import box_mask, cells_beside
 
     if target.kind == 'room':
-        x0, y0 = target.polygon.min(axis=0) + room_inset
-        x1, y1 = target.polygon.max(axis=0) - room_inset
-        return cells_within(grid, np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), 0.0)
-    return near_mask(grid, target.polygon, tolerance)
+        (x0, y0), (x1, y1) = target.polygon.min(axis=0), target.polygon.max(axis=0)
+        return box_mask(grid, (x0, y0, x1, y1), room_inset)
+    return cells_beside(grid, target.polygon, tolerance)
 
 
 class SuccessRegions:
@@ -720,21 +712,24 @@ def rescore(folder: str, cfg) -> dict[str, dict[str, list[Outcome]]]:
     files = sorted(Path(folder).glob('episode_*_*.json'), key=lambda f: tuple(map(int, f.stem.split('_')[1:3])))
     seeds = sorted({int(f.stem.split('_')[1]) for f in files})
     outcomes: dict[str, dict[str, list[Outcome]]] = {}
+    houses: dict[int, tuple] = {}  # seed -> (house, grid, costmap, obstacles), built once per house
     for f in files:
         seed, k = (int(v) for v in re.fullmatch(r'episode_(\d+)_(\d+)', f.stem).groups())
         trace = json.loads(f.read_text())
-        house = generate_house(seed)
-        grid = grid_from_house(house.to_json(), cfg.map_resolution)
+        if seed not in houses:
+            house = generate_house(seed)
+            grid = grid_from_house(house.to_json(), cfg.map_resolution)
+            houses[seed] = (house, grid, build_costmap(grid, cfg.robot_radius),
+                            [wall_footprint(w) for w in house.walls] + [o.footprint() for o in house.objects])
+        _house, grid, costmap, obstacles = houses[seed]
         rows = np.asarray(trace['odometry_t_x_y_yaw'], float)
         offset = trace.get('offset')
         offset = seeds.index(seed) + k if offset is None else offset
-        episodes = make_episodes(seed, 1, grid, build_costmap(grid, cfg.robot_radius), start=rows[0, 1:3],
-                                 offset=offset)
+        episodes = make_episodes(seed, 1, grid, costmap, start=rows[0, 1:3], offset=offset)
         if not episodes or episodes[0].instruction != trace['instruction']:
             print(f'{f.name}: skipped, the generator now gives '
                   f'{episodes[0].instruction if episodes else "no episode"!r} for {trace["instruction"]!r}')
             continue
-        obstacles = [wall_footprint(w) for w in house.walls] + [o.footprint() for o in house.objects]
         seconds = trace.get('seconds', float(rows[-1, 0] - rows[0, 0]))
         out = evaluate_trajectory(episodes[0], rows, grid, obstacles, cfg.goal_tolerance_m, cfg.robot_radius,
                                   seconds, trace['message'])

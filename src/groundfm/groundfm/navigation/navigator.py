@@ -21,8 +21,10 @@ from groundfm.navigation.planner import (
     Costmap,
     Grid,
     PlanResult,
-    box_cells,
+    box_mask,
     build_costmap,
+    cells_beside,
+    cells_within,
     densify,
     drop_specks,
     find_frontiers,
@@ -33,7 +35,6 @@ from groundfm.navigation.planner import (
     polygon_distance,
     reachable_from,
     room_path_cost,
-    same_side,
     unseen_beside,
 )
 from groundfm.navigation.reasoner import NEAR_M, Decision, Observation, SceneGraph, SlowSystem, Target
@@ -105,21 +106,14 @@ class FeedbackLog:
 
 def goal_mask(target: Target, grid: Grid, cfg: NavigationConfig) -> np.ndarray:
     """Boolean (h, w) of cells the fast system may stop in for this target."""
-    rows, cols = np.mgrid[0:grid.shape[0], 0:grid.shape[1]]
-    centres = grid.center_of(np.stack([rows, cols], axis=-1)).reshape(-1, 2)
     if target.kind in ('room', 'search'):
-        x0, y0 = target.polygon.min(axis=0)
-        x1, y1 = target.polygon.max(axis=0)
-        inset = min(ROOM_INSET_M, 0.25 * (x1 - x0), 0.25 * (y1 - y0))
-        ok = ((centres[:, 0] >= x0 + inset) & (centres[:, 0] <= x1 - inset) & (centres[:, 1] >= y0 + inset)
-              & (centres[:, 1] <= y1 - inset))
-        return ok.reshape(grid.shape)
+        (x0, y0), (x1, y1) = target.polygon.min(axis=0), target.polygon.max(axis=0)
+        return box_mask(grid, (x0, y0, x1, y1), min(ROOM_INSET_M, 0.25 * (x1 - x0), 0.25 * (y1 - y0)))
     radius = {'object': cfg.stop_distance_m, 'near': cfg.stop_distance_m, 'frontier': 0.5}.get(target.kind,
                                                                                             POINT_GOAL_M)
-    distance = polygon_distance(centres, target.polygon).reshape(grid.shape)
     if target.kind in ('object', 'near'):
-        return same_side(grid, distance, radius)
-    return distance <= radius
+        return cells_beside(grid, target.polygon, radius)
+    return cells_within(grid, target.polygon, radius)
 
 
 class Navigator:
@@ -497,10 +491,7 @@ class Navigator:
         choices = [roomy, mask]
         room = self._room_of_target(decision.target)
         if room is not None:
-            inside = np.zeros_like(mask)
-            cells = box_cells(grid, room.bounds, self.cfg.robot_radius)  # the body clear of the room's walls
-            if cells is not None:
-                inside[cells] = True
+            inside = box_mask(grid, room.bounds, self.cfg.robot_radius)  # the body clear of the room's walls
             choices = [roomy & inside, mask & inside] + choices
         goal = next((c for c in choices if c.any()), mask)
         return plan_on(self._costmap, pose[:2], goal, self.cfg.robot_radius)

@@ -376,11 +376,19 @@ def plan_on(costmap: Costmap, start_xy, goal_mask: np.ndarray, robot_radius: flo
 # --- goal regions ---------------------------------------------------------------------------------------------------
 
 
+def distance_to(grid: Grid, polygon: np.ndarray) -> np.ndarray:
+    """Float (h, w): distance [m] from every cell centre to a convex polygon (k, 2), 0 inside."""
+    return polygon_distance(_all_centres(grid).reshape(-1, 2), polygon).reshape(grid.shape)
+
+
 def cells_within(grid: Grid, polygon: np.ndarray, distance: float) -> np.ndarray:
     """Boolean (h, w): cell centres within distance [m] of a convex polygon (k, 2) (inside counts as 0)."""
-    centres = _all_centres(grid)
-    d = polygon_distance(centres.reshape(-1, 2), polygon).reshape(grid.shape)
-    return d <= distance
+    return distance_to(grid, polygon) <= distance
+
+
+def cells_beside(grid: Grid, polygon: np.ndarray, distance: float) -> np.ndarray:
+    """Boolean (h, w): cells_within, kept to those on the polygon's side of walls (same_side)."""
+    return same_side(grid, distance_to(grid, polygon), distance)
 
 
 def same_side(grid: Grid, distance: np.ndarray, radius: float) -> np.ndarray:
@@ -407,11 +415,11 @@ def same_side(grid: Grid, distance: np.ndarray, radius: float) -> np.ndarray:
 
 
 def unseen_beside(grid: Grid, polygon: np.ndarray, distance: float, costs: np.ndarray, room=None,
-                  min_cells: int = 100) -> tuple[float, float] | None:
+                  min_area: float = 0.25) -> tuple[float, float] | None:
     """Where to walk to see the unobserved floor beside an object: the cell of cheapest cost in costs (h, w)
     (path_costs) of the largest unknown patch within distance [m] of polygon (k, 2), on its side of walls and inside
     room (x_min, y_min, x_max, y_max) [m] if given (so a wall not mapped yet cannot join the next room's floor to it);
-    None when every unknown patch there is smaller than min_cells or unreachable. The far side of a desk, hidden
+    None when every unknown patch there is smaller than min_area [m^2] or unreachable. The far side of a desk, hidden
     behind it, is such a patch until the robot walks round."""
     res = grid.resolution
     (x0, y0), (x1, y1) = polygon.min(axis=0) - distance - res, polygon.max(axis=0) + distance + res
@@ -430,7 +438,7 @@ def unseen_beside(grid: Grid, polygon: np.ndarray, distance: float, costs: np.nd
         return None
     sizes = np.bincount(labels.ravel())[1:]
     for label in np.argsort(sizes)[::-1]:
-        if sizes[label] < min_cells:
+        if sizes[label] * res * res < min_area:
             return None
         patch = (labels == label + 1) & np.isfinite(costs)
         if patch.any():
@@ -455,6 +463,15 @@ def box_cells(grid: Grid, bounds: tuple[float, float, float, float], inset: floa
     r0 = max(int(np.ceil((y0 - grid.origin[1]) / res - 0.5)), 0)
     r1 = min(int(np.floor((y1 - grid.origin[1]) / res - 0.5)) + 1, grid.shape[0])
     return (slice(r0, r1), slice(c0, c1)) if c1 > c0 and r1 > r0 else None
+
+
+def box_mask(grid: Grid, bounds: tuple[float, float, float, float], inset: float = 0.0) -> np.ndarray:
+    """Boolean (h, w): the cells box_cells gives (centres in bounds shrunk by inset [m])."""
+    mask = np.zeros(grid.shape, bool)
+    cells = box_cells(grid, bounds, inset)
+    if cells is not None:
+        mask[cells] = True
+    return mask
 
 
 def known_fraction(grid: Grid, bounds: tuple[float, float, float, float], inset: float = 0.2) -> float:
