@@ -32,7 +32,7 @@ Datasets:
             without depth noise or box errors.
 BASE (clearly labelled): 'kinematic' integrates the commanded (v, w) as a unicycle in 2-D and teleports the MuJoCo
 free joint only to render the head camera's depth; it is not the legged robot. Collisions are counted from the Go2's
-0.70 x 0.31 m footprint against wall and furniture footprints (a colliding step is undone). STAND-INS: the scene
+0.70 x 0.31 m footprint against wall and furniture footprints (a colliding step slides along them). STAND-INS: the scene
 graph and the occupancy grid are the sim's ground truth (mapping #5 and scene #6 are not wired into this benchmark).
 """
 
@@ -268,15 +268,21 @@ class KinematicBase:
         return any(polygons_overlap(body, self.obstacles[i]) for i in near)
 
     def step(self, v: float, w: float, dt: float) -> None:
-        """Advance by (v [m/s], w [rad/s]) for dt [s]; a step into an obstacle is undone and counted once."""
+        """Advance by (v [m/s], w [rad/s]) for dt [s]. A step into an obstacle counts as one collision (until the body
+        is clear again) and slides: the first of turn only, move only, move along x only, move along y only that
+        stays clear is taken, as legs slip along what they touch; none clear: the step is undone."""
         x, y, yaw = self.pose
-        new = (x + v * math.cos(yaw) * dt, y + v * math.sin(yaw) * dt, yaw + w * dt)
+        dx, dy, dyaw = v * math.cos(yaw) * dt, v * math.sin(yaw) * dt, w * dt
+        new = (x + dx, y + dy, yaw + dyaw)
         if self._collides(new):
             if not self._touching:
                 self.collisions += 1
             self._touching = True
-            return
-        self._touching = False
+            slides = ((x, y, yaw + dyaw), (x + dx, y + dy, yaw), (x + dx, y, yaw), (x, y + dy, yaw))
+            new = next((pose for pose in slides if (pose[:2] != (x, y) or dyaw) and not self._collides(pose)),
+                       self.pose)
+        else:
+            self._touching = False
         self.length += math.hypot(new[0] - x, new[1] - y)
         self.pose = new
 
