@@ -296,6 +296,31 @@ def test_an_unseen_room_bound_object_is_searched_for_in_its_room_first():
         'explore room kitchen'  # the bed's room (bedroom) is not in this scene: any room not looked around in
 
 
+def test_a_room_whose_way_in_failed_is_searched_again_after_the_others_then_given_up():
+    scene = _scene()
+    scene.rooms.append(RoomNode('bedroom', 'bedroom', (8.0, 0.0, 12.0, 8.0)))
+    slow = SlowSystem(parse_instruction('go to the lamp'))  # no room prior; no lamp in the scene
+    frontiers = [Frontier((3.0, 3.0), 40)]
+
+    def decide():
+        return slow.decide(scene, Observation((1.0, 1.0, 0.0), (1.0, 1.0), frontiers, looked_around=('living_room',),
+                                              room_coverage={'living_room': 0.9, 'kitchen': 0.1, 'bedroom': 0.1}))
+
+    first = decide()
+    slow.mark_failed(first.target)  # stuck on the way into the kitchen
+    second = decide()
+    slow.mark_frontier_visited(second.target.center)  # searched the bedroom
+    retry = decide()
+    slow.mark_failed(retry.target)  # stuck again
+    last = decide()
+
+    assert first.action == 'explore room kitchen'  # the nearest
+    assert second.action == 'explore room bedroom'  # the kitchen failed: the other room first ...
+    assert retry.action == 'explore room kitchen' and 'failed before' in retry.think  # ... then the kitchen again
+    assert last.action == 'explore 3.00 3.00'  # failed twice: the frontiers
+    assert slow.mark_failed(last.target) is None and len(slow.visited_frontiers) == 3  # a frontier fails once
+
+
 def test_with_the_anchor_seen_but_no_candidate_near_it_it_looks_around_the_anchor():
     scene = _scene()
     scene.objects.append(ObjectNode(9, 'desk', 'brown', (1.0, 7.0, 0.4), (1.3, 0.65, 0.75)))  # chairs are 4+ m away
@@ -1105,3 +1130,37 @@ def test_the_kinematic_benchmark_explores_a_revealed_map_and_writes_a_trace(tmp_
     assert out.success, out.message
     assert trace['instruction'] == episode.instruction and len(trace['odometry_t_x_y_yaw']) > 10
     assert any('not in view: first turn in place' in line for line in trace['feedback'])  # it started blind
+
+
+def test_the_kinematic_base_slides_along_a_wall_it_is_driven_into():
+    from types import SimpleNamespace
+
+    from groundfm.bench.nav import KinematicBase
+    from groundfm.sim.house import Wall
+
+    house = SimpleNamespace(walls=[Wall((0.0, 1.0), (6.0, 1.0), 0.1, 2.5)], objects=[])  # a wall along y = 1
+    base = KinematicBase(house, (1.0, 0.55, math.radians(30)), render_depth=False)  # heading into it at 30 deg
+
+    for _ in range(40):
+        base.step(0.5, 0.0, 0.05)
+
+    assert base.collisions == 1  # one contact, held
+    assert base.pose[0] > 1.8 and base.pose[1] < 1.0  # it slid along the wall, not through it and not stuck
+    assert not base._collides(base.pose)
+
+
+def test_a_blocked_look_around_turn_ends_and_the_slow_system_is_asked_again():
+    grid = Grid(np.full((80, 80), FREE, np.int8), (0.0, 0.0), 0.05)
+    nav = Navigator(NavigationConfig(), parse_instruction('go to the lamp'), (2.0, 2.0, 0.0))
+    nav.set_map(grid)
+    nav.set_scene(SceneGraph([], [RoomNode('den', 'living_room', (0.0, 0.0, 4.0, 4.0))]))
+    nav.slow_update((2.0, 2.0, 0.0), 0.0)  # nothing seen: it starts with a look-around turn
+    yaw, t, notes = 0.0, 0.0, []
+    while t < 6.0 and nav._scan is not None:
+        t += 0.05
+        notes.append(nav.fast_tick((2.0, 2.0, yaw), t, 0.05).note)
+        yaw = min(yaw + 0.03, 0.3)  # a body corner against furniture: the turn stops at 0.3 rad
+
+    assert nav._scan is None and 'look-around turn blocked' in notes, notes[-3:]
+    assert 3.0 <= t < 4.5  # SCAN_STALL_S after the turn stopped gaining
+    assert nav.wants_slow_update and 'turn is blocked' in nav.status.reasoning

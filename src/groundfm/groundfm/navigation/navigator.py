@@ -59,6 +59,8 @@ SPECK_CELLS = 3  # occupied clusters smaller than this are depth speckle on a li
 APPROACH_MIN_M = 0.3  # an approach path shorter than this makes no progress: it counts as a planning failure [m]
 SCAN_RATE = 0.6  # yaw rate of the look-around turn [rad/s]
 SCAN_ANGLE = 2 * math.pi - 0.2  # a look-around turn is complete after this much rotation [rad]
+SCAN_STALL_S = 3.0  # a look-around turn that gains under SCAN_STALL_RAD in this long is blocked: end it [s]
+SCAN_STALL_RAD = 0.1
 BACKUP_M = 0.3  # stuck with an obstacle at the body: first back up this far along the way it came [m]
 BACKUP_SPEED = 0.15  # reverse speed of the back-up [m/s]
 BACKUP_S = 4.0  # a back-up ends after this long even if short of BACKUP_M [s]
@@ -150,6 +152,7 @@ class Navigator:
         self._covered: tuple[Grid, Grid] | None = None  # (map as received, the same padded to cover the sub-goal)
         self._approach = False  # the current path only approaches a goal that the map shows cut off
         self._scan: list[float] | None = None  # look-around turn in progress: [last yaw, turned so far] [rad]
+        self._scan_gain: tuple[float, float] | None = None  # (turned [rad], time [s]) when the turn last gained
         self.scans = 0  # look-around turns done
         self._scan_xy: tuple[float, float] | None = None  # where the last look-around turn started
         self._looked_in: set[str] = set()  # rooms a look-around turn was made in
@@ -256,7 +259,7 @@ class Navigator:
 
     def _start_scan(self, decision: Decision, pose, why: str) -> Decision:
         """Begin a look-around turn in place (caller holds the lock); the slow system is asked again after it."""
-        self._scan = [float(pose[2]), 0.0]
+        self._scan, self._scan_gain = [float(pose[2]), 0.0], None
         self._scan_xy = (float(pose[0]), float(pose[1]))
         room = self.scene.room_at(pose[:2])
         if room is not None:
@@ -278,7 +281,7 @@ class Navigator:
         if self._backup is not None:
             return self._backup_tick(pose, now, dt)
         if self._scan is not None:
-            return self._scan_tick(pose, dt, busy)
+            return self._scan_tick(pose, now, dt, busy)
         if decision is None or decision.target is None or grid is None:
             return self._stop('waiting for the slow system' if grid is not None else 'waiting for a map', dt)
         xy = (pose[0], pose[1])
@@ -322,7 +325,7 @@ class Navigator:
             return self._on_arrival(decision, pose, dt, f' (stopped {gap:.2f} m from it, short of '
                                                            f'{self.cfg.stop_distance_m:g} m: the way ahead is blocked)')
         if decision.exploring:
-            self.slow.mark_frontier_visited(decision.target.center)
+            self.slow.mark_failed(decision.target)
         if self.recoveries >= MAX_RECOVERIES:
             self._finish(False, f'stuck on the way to {decision.target.name}: no progress after '
                                 f'{MAX_RECOVERIES} look-around turns')
@@ -331,7 +334,7 @@ class Navigator:
         self._mark_path_ahead(pose, now)
         wedged = not local.turn_is_clear(pose, self.guard.obstacles)
         with self._lock:
-            self._scan = [float(pose[2]), 0.0]
+            self._scan, self._scan_gain = [float(pose[2]), 0.0], None
             self.decision, self.path = None, None
             if wedged and not self._discrete and self._rear_is_clear(self._planned_grid or self.grid, pose):
                 self._backup = (float(pose[0]), float(pose[1]), now)
@@ -364,16 +367,22 @@ class Navigator:
         v, w = self.limiter(-BACKUP_SPEED, 0.0, dt)
         return local.Command(v, w, note=f'backing up ({math.dist((x, y), pose[:2]):.2f} m)')
 
-    def _scan_tick(self, pose, dt: float, busy: bool) -> local.Command:
-        """One tick of the look-around turn (counter-clockwise, in place); asks the slow system again when done."""
+    def _scan_tick(self, pose, now: float, dt: float, busy: bool) -> local.Command:
+        """One tick of the look-around turn (counter-clockwise, in place); asks the slow system again when done, or
+        when the turn is blocked (a body corner against furniture): it gained under SCAN_STALL_RAD in SCAN_STALL_S."""
         last, turned = self._scan
         turned += abs(local.wrap_angle(pose[2] - last))
         self._scan = [float(pose[2]), turned]
-        if turned >= SCAN_ANGLE:
+        if self._scan_gain is None or turned - self._scan_gain[0] >= SCAN_STALL_RAD:
+            self._scan_gain = (turned, now)
+        blocked = now - self._scan_gain[1] >= SCAN_STALL_S
+        if turned >= SCAN_ANGLE or blocked:
             with self._lock:
-                self._scan, self._progress = None, None
+                self._scan, self._progress, self._scan_gain = None, None, None
                 self._want_slow = True
-            return self._stop('look-around turn done', dt)
+                if blocked:
+                    self.status.reasoning += f' The turn is blocked after {math.degrees(turned):.0f} deg: go on.'
+            return self._stop('look-around turn blocked' if blocked else 'look-around turn done', dt)
         if self._discrete:
             return local.Command(note='executing') if busy else local.Command(discrete=local.TURN_LEFT, note='scan')
         v, w = self.limiter(0.0, min(SCAN_RATE, self.cfg.max_yaw_rate), dt)
@@ -468,7 +477,7 @@ class Navigator:
                 self.path = None
                 self._plan_failures += 1
                 if decision.exploring:
-                    self.slow.mark_frontier_visited(decision.target.center)
+                    self.slow.mark_failed(decision.target)
                     self._want_slow = True
                 elif self._plan_failures >= MAX_PLAN_FAILURES:
                     self._finish(False, f'no path to {decision.target.name}: {result.reason}')

@@ -293,7 +293,7 @@ def anchor_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(),
 
 
 def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(), room_coverage=None,
-                   looked_around=(), room_path_costs=None) -> tuple[RoomNode | None, str]:
+                   looked_around=(), room_path_costs=None, deferred=()) -> tuple[RoomNode | None, str]:
     """The room to walk to next to search for the sub-goal's unseen object, with a one-sentence reason: the nearest
     room not searched yet where it is likely to be (the room the instruction names, 'the table in the kitchen', else a
     common-sense prior for its class or its anchor's class); else, once the room the robot stands in is searched, the
@@ -302,7 +302,8 @@ def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(), room
     A room is searched once the robot looked around in it (looked_around, by name), or once room_coverage (name ->
     observed fraction of its floor; None: unknown) reaches ROOM_SEARCHED_FRACTION; a room other than the robot's also
     once an explored point lies near its centre (it walked in to search it before). Nearest means the cheapest path
-    into it (room_path_costs, name -> [m]) where the map has one, else the straight line."""
+    into it (room_path_costs, name -> [m]) where the map has one, else the straight line. Rooms in deferred (names:
+    the way into them failed once) come after every other room not searched yet."""
     here = scene.room_at(robot_xy)
     coverage = room_coverage or {}
 
@@ -316,7 +317,7 @@ def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(), room
             walk = (room_path_costs or {}).get(room.name, math.inf)
             return walk if math.isfinite(walk) else float(polygon_distance(np.asarray([robot_xy], float),
                                                                             room.polygon())[0])
-        return min(rooms, key=cost)
+        return min([r for r in rooms if r.name not in deferred] or rooms, key=cost)
 
     refs = [ref for ref in (goal.target, goal.anchor) if ref is not None and ref.kind == 'object']
     for ref in refs:
@@ -328,13 +329,18 @@ def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(), room
             room = nearest(likely)
             where = (f'the instruction puts it in the {room.kind.replace("_", " ")}' if ref.room else
                      f'a {ref.label} is usually in a {room.kind.replace("_", " ")}')
-            return room, f'Since {where}, search {room.name} first.'
+            return room, f'Since {where}, search {room.name} first.' + _again(room, deferred)
     left = [r for r in scene.rooms if not searched(r) and r is not here]
     if refs and left and room_coverage is not None and (here is None or searched(here)):
         room = nearest(left)
         return room, (f'It could be in any room; I have searched {here.name if here else "this area"}, and the '
-                      f'nearest room not searched yet is {room.name}, so search it next.')
+                      f'nearest room not searched yet is {room.name}, so search it next.' + _again(room, deferred))
     return None, ''
+
+
+def _again(room: RoomNode, deferred) -> str:
+    return ' The way into it failed before; try again now that the other rooms are done.' if room.name in deferred \
+        else ''
 
 
 def _anchor_regions(ref: Referent, scene: SceneGraph, robot_xy) -> list[np.ndarray]:
@@ -437,6 +443,7 @@ class Observation:
     start: tuple[float, float]
     frontiers: list[Frontier] = field(default_factory=list)
     visited_frontiers: list[tuple[float, float]] = field(default_factory=list)
+    deferred_rooms: tuple[str, ...] = ()  # rooms to search whose way in failed once: after the others
     room_coverage: dict[str, float] | None = None  # room name -> observed fraction of its floor (None: unknown)
     looked_around: tuple[str, ...] = ()  # rooms the robot turned in place in
     room_path_costs: dict[str, float] | None = None  # room name -> cost of the cheapest path into it [m] (inf: none)
@@ -493,7 +500,7 @@ class RuleReasoner:
             return format_output(f'{head} {why} {should}: look around #{anchor.id}, '
                                  f'{math.dist(anchor.center[:2], xy):.1f} m away.', f'explore object {anchor.id}')
         room, reason = room_to_search(goal, scene, xy, obs.visited_frontiers, obs.room_coverage, obs.looked_around,
-                                      obs.room_path_costs)
+                                      obs.room_path_costs, obs.deferred_rooms)
         if room is not None:
             return format_output(f'{head} {why} {reason} Walk into it and look around.', f'explore room {room.name}')
         from groundfm.navigation.planner import select_frontier
@@ -578,6 +585,7 @@ class SlowSystem:
         self.step = 0
         self.last: Decision | None = None
         self.visited_frontiers: list[tuple[float, float]] = []
+        self.deferred_rooms: list[str] = []
 
     @property
     def done(self) -> bool:
@@ -593,10 +601,20 @@ class SlowSystem:
         """A frontier that was reached (or failed) is not explored again."""
         self.visited_frontiers.append((float(xy[0]), float(xy[1])))
 
+    def mark_failed(self, target: Target) -> None:
+        """The way to an exploration target failed (stuck, no path). A room to search is tried once more after every
+        other room (the place it stuck stays marked, so the next plan takes another way); anything else, or a room
+        that failed twice, is not explored again."""
+        if target.kind == 'search' and target.ref not in self.deferred_rooms:
+            self.deferred_rooms.append(target.ref)
+        else:
+            self.mark_frontier_visited(target.center)
+
     def decide(self, scene: SceneGraph, obs: Observation) -> Decision | None:
         """One slow update: backend output -> parsed action -> target; falls back to the rule backend on bad output.
         None when every step is done."""
         obs.visited_frontiers = self.visited_frontiers
+        obs.deferred_rooms = tuple(self.deferred_rooms)
         last = self.last.target if self.last is not None and self.last.exploring else None
         obs.current_frontier = last.center if last is not None and last.kind == 'frontier' else None
         backend_name = self.backend.name
