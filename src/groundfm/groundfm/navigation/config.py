@@ -24,7 +24,7 @@ class NavigationConfig:
     max_yaw_accel: float = 2.5  # yaw acceleration limit [rad/s^2]
     goal_tolerance_m: float = 1.0  # success: stop within this distance of the target region [m]
     stop_distance_m: float = 0.5  # aim to stop this far from an object's footprint (inside the tolerance) [m]
-    seen_stop_distance_m: float = 0.8  # ... or stop once the live depth shows the object's surface this close [m]
+    seen_stop_distance_m: float = 0.9  # ... or stop once the live depth shows the object's surface this close [m]
     lookahead_m: float = 0.5  # pure-pursuit lookahead [m]
     robot_radius: float = 0.22  # obstacle inflation for planning: Go2 half width 0.155 m + margin [m]
     clearance_weight: float = 2.0  # extra cost of passing near obstacles (keeps to the middle) [1]
