@@ -28,6 +28,7 @@ from groundfm.navigation.planner import (
     densify,
     drop_specks,
     find_frontiers,
+    floor_plan_walls,
     grow_to_cover,
     known_fraction,
     path_costs,
@@ -193,6 +194,7 @@ class Navigator:
             grid, scene = self.grid, self.scene
         frontiers, coverage, walk, unseen = [], None, None, None
         if grid is not None:
+            grid = self._walled(grid, scene)
             costs = self._path_costs(grid, pose)
             frontiers = find_frontiers(grid, self.cfg.min_frontier_cells, costs)
             coverage = {room.name: known_fraction(grid, room.bounds) for room in scene.rooms}
@@ -393,8 +395,16 @@ class Navigator:
         base = self._covered[1] if self._covered is not None and self._covered[0] is grid else drop_specks(grid,
                                                                                                           SPECK_CELLS)
         covered = grow_to_cover(base, np.vstack([np.asarray(pose[:2], float)[None], target.polygon]), COVER_MARGIN_M)
+        covered = self._walled(covered, self.scene)
         self._covered = (grid, covered)
         return covered
+
+    def _walled(self, grid: Grid, scene: SceneGraph | None) -> Grid:
+        """The grid with the floor plan's walls between rooms stamped on its unknown cells (walls_between_rooms)."""
+        if not self.cfg.walls_between_rooms or scene is None or len(scene.rooms) < 2:
+            return grid
+        return floor_plan_walls(grid, [room.bounds for room in scene.rooms],
+                                [(*door.center, door.width) for door in scene.doors])
 
     def _path_still_clear(self, costmap: Costmap, pose) -> bool:
         """True when the rest of the current path (beyond the robot's own inflated disk) is off lethal cells of

@@ -474,6 +474,37 @@ def box_mask(grid: Grid, bounds: tuple[float, float, float, float], inset: float
     return mask
 
 
+def floor_plan_walls(grid: Grid, rooms, doors, thickness: float = 0.1, tolerance: float = 0.15) -> Grid:
+    """The grid with the unknown cells where two rooms of a floor plan meet set occupied, except at its doorways:
+    rooms (k, 4-tuples x_min, y_min, x_max, y_max [m]) that share an edge (within tolerance [m]) are walled off from
+    each other there, thickness [m] wide; doors ((x, y, width) [m]) stay open over their width. Observed cells keep
+    what the map says, so only plans through unseen space change: they no longer cut through a wall not mapped yet.
+    The same object when nothing changes."""
+    unknown = grid.unknown()
+    if not unknown.any():
+        return grid
+    wall = np.zeros(grid.shape, bool)
+    half = thickness / 2
+    for i, a in enumerate(rooms):
+        for b in rooms[i + 1:]:
+            for axis in (0, 1):  # 0: a vertical edge x = const, 1: a horizontal edge y = const
+                lo_a, hi_a, lo_b, hi_b = a[axis], a[axis + 2], b[axis], b[axis + 2]
+                edge = next(((u + v) / 2 for u, v in ((hi_a, lo_b), (hi_b, lo_a)) if abs(u - v) <= tolerance), None)
+                lo, hi = max(a[1 - axis], b[1 - axis]), min(a[3 - axis], b[3 - axis])  # the shared span
+                if edge is None or hi - lo <= tolerance:
+                    continue
+                box = (edge - half, lo, edge + half, hi) if axis == 0 else (lo, edge - half, hi, edge + half)
+                wall |= box_mask(grid, box)
+    for x, y, width in doors:
+        wall &= ~box_mask(grid, (x - width / 2, y - width / 2, x + width / 2, y + width / 2))
+    wall &= unknown
+    if not wall.any():
+        return grid
+    data = grid.data.copy()
+    data[wall] = OCCUPIED
+    return Grid(data, grid.origin, grid.resolution, grid.stamp)
+
+
 def known_fraction(grid: Grid, bounds: tuple[float, float, float, float], inset: float = 0.2) -> float:
     """Fraction of the area bounds (x_min, y_min, x_max, y_max) [m], shrunk by inset [m], that the grid has observed
     (free or occupied); area outside the grid counts as unobserved."""
