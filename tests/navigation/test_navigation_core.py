@@ -689,7 +689,7 @@ def test_it_plans_to_the_objects_own_room_when_an_unmapped_wall_hides_which_side
     tv = ObjectNode(2, 'tv', 'black', (2.0, 2.25, 0.4), (1.0, 0.3, 0.6), room='living_room')  # on the north face
     rooms = [RoomNode('living_room', 'living_room', (0.0, 2.1, 4.0, 4.0)),
              RoomNode('office', 'office', (0.0, 0.0, 4.0, 2.0))]
-    cfg = NavigationConfig(walls_between_rooms=False)  # no doorways known: only the own-room goal cells act
+    cfg = NavigationConfig(floor_plan_walls=False)  # no doorways known: only the own-room goal cells act
     nav = Navigator(cfg, parse_instruction('go to the tv'), (2.0, 0.8, math.pi / 2))
     nav.set_map(Grid(data, (0.0, 0.0), 0.05))
     nav.set_scene(SceneGraph([tv], rooms, [], 'test'))
@@ -1171,18 +1171,20 @@ def test_a_blocked_look_around_turn_ends_and_the_slow_system_is_asked_again():
 def test_floor_plan_walls_close_unseen_room_edges_but_doorways_and_the_mapped_floor():
     from groundfm.navigation.planner import floor_plan_walls
 
-    data = np.full((80, 160), UNKNOWN, np.int8)  # 8 m x 4 m, rooms x 0..4 and x 4..8 meeting at x = 4
-    data[60:, :] = FREE  # the strip y > 3 m is mapped free, across the edge
+    data = np.full((100, 160), UNKNOWN, np.int8)  # 8 m x 5 m; rooms x 0..4 and x 4..8 (y 0..4) meeting at x = 4
+    data[60:80, :] = FREE  # the strip y 3..4 m is mapped free, across the edge
     grid = Grid(data, (0.0, 0.0), 0.05)
 
     walled = floor_plan_walls(grid, [(0.0, 0.0, 4.0, 4.0), (4.0, 0.0, 8.0, 4.0)], [(4.0, 1.0, 0.8)])
 
-    column = walled.data[:, 79:81]  # the cells either side of x = 4 m
+    column = walled.data[:80, 79:81]  # the cells either side of x = 4 m, inside the house
     assert (column[:12] == OCCUPIED).all() and (column[28:60] == OCCUPIED).all()  # the unseen edge is wall ...
     assert (column[12:28] == UNKNOWN).all()  # ... except the doorway (y 0.6..1.4 m), still unknown
     assert (column[60:] == FREE).all()  # observed cells keep what the map says
-    assert (walled.data[:, :78] == grid.data[:, :78]).all() and (walled.data[:, 82:] == grid.data[:, 82:]).all()
-    assert floor_plan_walls(walled, [(0.0, 0.0, 4.0, 4.0)], []) is walled  # one room: no edge, no change
+    assert (walled.data[:80, :78] == grid.data[:80, :78]).all()  # the rooms' unseen floor stays unknown
+    assert (walled.data[83:] == OCCUPIED).all()  # outside every room (beyond y 4.15 m): wall
+    seen = Grid(np.zeros((80, 160), np.int8), (0.0, 0.0), 0.05)
+    assert floor_plan_walls(seen, [(0.0, 0.0, 4.0, 4.0)], []) is seen  # nothing unknown: nothing to change
 
 
 @pytest.mark.parametrize('walls', [True, False])
@@ -1190,7 +1192,7 @@ def test_a_plan_into_the_next_room_goes_through_its_door_not_an_unseen_wall(wall
     data = np.full((80, 160), UNKNOWN, np.int8)  # nothing mapped but the robot's own surroundings
     data[30:50, 50:75] = FREE
     rooms = [RoomNode('den', 'living_room', (0.0, 0.0, 4.0, 4.0)), RoomNode('study', 'office', (4.0, 0.0, 8.0, 4.0))]
-    nav = Navigator(NavigationConfig(walls_between_rooms=walls), parse_instruction('go to the study'), (3.0, 2.0, 0.0))
+    nav = Navigator(NavigationConfig(floor_plan_walls=walls), parse_instruction('go to the study'), (3.0, 2.0, 0.0))
     nav.set_map(Grid(data, (0.0, 0.0), 0.05))
     nav.set_scene(SceneGraph([], rooms, [DoorNode(0, ('den', 'study'), (4.0, 0.6), 0.9)]))
 

@@ -29,7 +29,7 @@ class NavigationConfig:
     robot_radius: float = 0.22  # obstacle inflation for planning: Go2 half width 0.155 m + margin [m]
     clearance_weight: float = 2.0  # extra cost of passing near obstacles (keeps to the middle) [1]
     unknown_is_free: bool = True  # plan through unknown cells (exploration); false treats them as obstacles
-    walls_between_rooms: bool = True  # plan as if unseen cells where two rooms meet were wall, except at doors
+    floor_plan_walls: bool = True  # plan as if unseen cells on the floor plan's walls were wall (doors stay open)
     min_frontier_cells: int = 8  # smallest frontier cluster worth exploring [cells]
     look_around_first: bool = True  # turn in place once before exploring for a target not seen yet (no path cost)
     look_around_each_room: bool = True  # ... and once in each further room entered while it is still unseen
@@ -93,8 +93,9 @@ _DESCRIPTIONS = {
     'robot_radius': ('Obstacle inflation radius for planning [m]', 0.0, 1.0),
     'clearance_weight': ('Extra cost near obstacles [1]', 0.0, 20.0),
     'unknown_is_free': ('Plan through unknown cells (false: unknown is an obstacle)', None, None),
-    'walls_between_rooms': ('Plan as if unknown cells where two rooms of the floor plan meet were wall, except at '
-                            'its doorways (needs rooms and doors)', None, None),
+    'floor_plan_walls': ('Plan as if unknown cells were wall where two rooms of the floor plan meet (except at its '
+                         'doorways) and outside every room; needs rooms and doors that cover the whole floor',
+                         None, None),
     'min_frontier_cells': ('Smallest frontier cluster worth exploring [cells]', 1, 1000),
     'look_around_first': ('Turn in place once before walking to a frontier when the target is not seen yet '
                           '(a turn adds no path length)', None, None),

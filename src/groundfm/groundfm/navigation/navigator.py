@@ -400,8 +400,8 @@ class Navigator:
         return covered
 
     def _walled(self, grid: Grid, scene: SceneGraph | None) -> Grid:
-        """The grid with the floor plan's walls between rooms stamped on its unknown cells (walls_between_rooms)."""
-        if not self.cfg.walls_between_rooms or scene is None or len(scene.rooms) < 2:
+        """The grid with the floor plan's walls stamped on its unknown cells (NavigationConfig.floor_plan_walls)."""
+        if not self.cfg.floor_plan_walls or scene is None or len(scene.rooms) < 2:
             return grid
         return floor_plan_walls(grid, [room.bounds for room in scene.rooms],
                                 [(*door.center, door.width) for door in scene.doors])

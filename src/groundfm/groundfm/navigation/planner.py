@@ -475,15 +475,19 @@ def box_mask(grid: Grid, bounds: tuple[float, float, float, float], inset: float
 
 
 def floor_plan_walls(grid: Grid, rooms, doors, thickness: float = 0.1, tolerance: float = 0.15) -> Grid:
-    """The grid with the unknown cells where two rooms of a floor plan meet set occupied, except at its doorways:
-    rooms (k, 4-tuples x_min, y_min, x_max, y_max [m]) that share an edge (within tolerance [m]) are walled off from
-    each other there, thickness [m] wide; doors ((x, y, width) [m]) stay open over their width. Observed cells keep
-    what the map says, so only plans through unseen space change: they no longer cut through a wall not mapped yet.
+    """The grid with the unknown cells on a floor plan's walls set occupied: where two rooms meet, except at its
+    doorways, and outside every room. Rooms (k, 4-tuples x_min, y_min, x_max, y_max [m]) that share an edge (within
+    tolerance [m]) are walled off from each other there, thickness [m] wide; doors ((x, y, width) [m]) stay open over
+    their width; the rooms are taken to cover the whole floor. Observed cells keep what the map says, so only plans
+    through unseen space change: they no longer cut through a wall not mapped yet, or round the outside of the house.
     The same object when nothing changes."""
     unknown = grid.unknown()
     if not unknown.any():
         return grid
-    wall = np.zeros(grid.shape, bool)
+    inside = np.zeros(grid.shape, bool)
+    for room in rooms:
+        inside |= box_mask(grid, (room[0] - tolerance, room[1] - tolerance, room[2] + tolerance, room[3] + tolerance))
+    wall = ~inside
     half = thickness / 2
     for i, a in enumerate(rooms):
         for b in rooms[i + 1:]:
