@@ -1187,20 +1187,23 @@ def test_floor_plan_walls_close_unseen_room_edges_but_doorways_and_the_mapped_fl
     assert floor_plan_walls(seen, [(0.0, 0.0, 4.0, 4.0)], []) is seen  # nothing unknown: nothing to change
 
 
-@pytest.mark.parametrize('walls', [True, False])
+@pytest.mark.parametrize('walls', [True, False, 'no doors'])
 def test_a_plan_into_the_next_room_goes_through_its_door_not_an_unseen_wall(walls):
     data = np.full((80, 160), UNKNOWN, np.int8)  # nothing mapped but the robot's own surroundings
     data[30:50, 50:75] = FREE
     rooms = [RoomNode('den', 'living_room', (0.0, 0.0, 4.0, 4.0)), RoomNode('study', 'office', (4.0, 0.0, 8.0, 4.0))]
-    nav = Navigator(NavigationConfig(floor_plan_walls=walls), parse_instruction('go to the study'), (3.0, 2.0, 0.0))
+    doors = [] if walls == 'no doors' else [DoorNode(0, ('den', 'study'), (4.0, 0.6), 0.9)]
+    cfg = NavigationConfig(floor_plan_walls=bool(walls))
+    nav = Navigator(cfg, parse_instruction('go to the study'), (3.0, 2.0, 0.0))
     nav.set_map(Grid(data, (0.0, 0.0), 0.05))
-    nav.set_scene(SceneGraph([], rooms, [DoorNode(0, ('den', 'study'), (4.0, 0.6), 0.9)]))
+    nav.set_scene(SceneGraph([], rooms, doors))  # a floor plan without doorways cannot say where the walls open
 
     nav.slow_update((3.0, 2.0, 0.0), 0.0)
     nav.fast_tick((3.0, 2.0, 0.0), 0.0, 0.05)
 
     crossing = nav.path[np.argmin(np.abs(nav.path[:, 0] - 4.0))]
-    if walls:
+    assert nav.path[-1][0] > 4.3  # into the study, not only up to the nearest reachable cell
+    if walls is True:
         assert abs(crossing[1] - 0.6) < 0.45, crossing  # through the doorway at y = 0.6 m
     else:
         assert abs(crossing[1] - 2.0) < 0.3, crossing  # straight through where the wall is not mapped yet

@@ -94,7 +94,7 @@ _DESCRIPTIONS = {
     'clearance_weight': ('Extra cost near obstacles [1]', 0.0, 20.0),
     'unknown_is_free': ('Plan through unknown cells (false: unknown is an obstacle)', None, None),
     'floor_plan_walls': ('Plan as if unknown cells were wall where two rooms of the floor plan meet (except at its '
-                         'doorways) and outside every room; needs rooms and doors that cover the whole floor',
+                         'doorways) and outside every room; needs rooms covering the whole floor and doorways',
                          None, None),
     'min_frontier_cells': ('Smallest frontier cluster worth exploring [cells]', 1, 1000),
     'look_around_first': ('Turn in place once before walking to a frontier when the target is not seen yet '

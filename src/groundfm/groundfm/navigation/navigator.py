@@ -400,8 +400,9 @@ class Navigator:
         return covered
 
     def _walled(self, grid: Grid, scene: SceneGraph | None) -> Grid:
-        """The grid with the floor plan's walls stamped on its unknown cells (NavigationConfig.floor_plan_walls)."""
-        if not self.cfg.floor_plan_walls or scene is None or len(scene.rooms) < 2:
+        """The grid with the floor plan's walls stamped on its unknown cells (NavigationConfig.floor_plan_walls); as it
+        is without doorways (a floor plan file of rooms only), which would wall every room off."""
+        if not self.cfg.floor_plan_walls or scene is None or len(scene.rooms) < 2 or not scene.doors:
             return grid
         return floor_plan_walls(grid, [room.bounds for room in scene.rooms],
                                 [(*door.center, door.width) for door in scene.doors])
