@@ -392,10 +392,13 @@ class Navigator:
 
     def _cover(self, grid: Grid, pose, target) -> Grid:
         """The map padded (once per map and as needed) so the robot and the sub-goal lie inside it."""
-        base = self._covered[1] if self._covered is not None and self._covered[0] is grid else drop_specks(grid,
-                                                                                                          SPECK_CELLS)
+        if self._covered is not None and self._covered[0] is grid:
+            base = self._covered[1]  # specks dropped and walls stamped already
+        else:
+            base = self._walled(drop_specks(grid, SPECK_CELLS), self.scene)
         covered = grow_to_cover(base, np.vstack([np.asarray(pose[:2], float)[None], target.polygon]), COVER_MARGIN_M)
-        covered = self._walled(covered, self.scene)
+        if covered is not base:  # padded with unknown cells: the walls reach into them too
+            covered = self._walled(covered, self.scene)
         self._covered = (grid, covered)
         return covered
 
