@@ -1208,3 +1208,111 @@ def test_a_plan_into_the_next_room_goes_through_its_door_not_an_unseen_wall(wall
         assert abs(crossing[1] - 0.6) < 0.45, crossing  # through the doorway at y = 0.6 m
     else:
         assert abs(crossing[1] - 2.0) < 0.3, crossing  # straight through where the wall is not mapped yet
+
+
+# --- the walked trail -----------------------------------------------------------------------------------------------
+
+
+def test_trail_keeps_spaced_recent_positions_and_restarts_when_the_clock_goes_back():
+    from groundfm.navigation.trail import Trail
+
+    trail = Trail(memory_s=10.0, spacing_m=0.05)
+    for i in range(100):  # 0.02 m per step for 2 s: every third position is kept (0.06 m apart)
+        trail.add((0.02 * i, 0.0), 0.02 * i)
+    assert len(trail) == 34 and np.allclose(np.diff(trail.points()[:, 0]), 0.06)
+    trail.add((5.0, 0.0), 11.0)  # 11 s later: the positions from before t = 1 s are forgotten
+    assert trail.points()[0, 0] >= 0.5 - 1e-9 and trail.points()[-1, 0] == 5.0
+    trail.add((7.0, 0.0), 3.0)  # the clock went back by 8 s (a sim reset)
+    assert trail.points().tolist() == [[7.0, 0.0]]
+    off = Trail(memory_s=0.0)
+    off.add((1.0, 1.0), 0.0)
+    assert len(off) == 0
+
+
+def test_trail_mask_is_a_corridor_along_the_walk_and_leaves_jumps_open():
+    from groundfm.navigation.planner import trail_mask
+
+    grid = Grid(np.zeros((40, 80), np.int8), (0.0, 0.0), 0.05)
+    walk = np.stack([np.linspace(0.5, 1.5, 11), np.full(11, 1.0)], axis=1)  # 0.1 m steps along y = 1.0
+    jump = np.array([[3.5, 1.0]])  # then 2 m in one step: a relocalisation, not a walk
+
+    mask = trail_mask(grid, np.concatenate([walk, jump]))
+
+    row = grid.cell_of((1.0, 1.0))[0]
+    assert mask[row, 10:31].all() and mask[row - 1, 10:31].all() and mask[row + 1, 10:31].all()
+    assert not mask[row + 2].any() and not mask[row - 2].any()  # three cells wide
+    assert not mask[row, 32:69].any() and mask[row, 70]  # nothing across the jump, only its end
+
+
+def _dead_end_corridor() -> Grid:
+    """A 4 x 3 m map with a dead-end corridor 0.4 m wide along +x (x 0 .. 2.5 m, y -0.2 .. 0.2 m) and two noisy
+    occupied cells inside it at x = 1.0 m: the live map shows the corridor closed behind a robot at its end."""
+    grid = Grid(np.zeros((60, 100), np.int8), (-2.0, -1.5), 0.05)
+    for x0, y0, x1, y1 in ((0.0, 0.2, 2.6, 0.3), (0.0, -0.3, 2.6, -0.2), (2.5, -0.3, 2.6, 0.3)):
+        (r0, c0), (r1, c1) = grid.cell_of((x0, y0)), grid.cell_of((x1, y1))
+        grid.data[r0:r1, c0:c1] = OCCUPIED
+    row, col = grid.cell_of((1.0, 0.1))
+    grid.data[row, col:col + 2] = OCCUPIED
+    return grid
+
+
+def _walked_in(memory_s: float = 300.0):
+    from groundfm.navigation.trail import Trail
+
+    trail = Trail(memory_s)
+    for i, x in enumerate(np.arange(-1.5, 2.0001, 0.05)):
+        trail.add((x, 0.0), 0.1 * i)
+    return trail
+
+
+def test_planning_keeps_the_walked_trail_passable_where_the_map_closed_it():
+    from groundfm.navigation.planner import plan_on, trail_mask
+
+    grid = _dead_end_corridor()
+    outside = np.zeros(grid.shape, bool)
+    outside[grid.cell_of((-1.5, 1.0))] = True
+    blind = build_costmap(grid, 0.22)
+    narrow = build_costmap(grid, 0.175)  # the body's half width + 2 cm: the navigator's fallback
+    walked = build_costmap(grid, 0.22, passable=trail_mask(grid, _walked_in().points()))
+
+    assert plan_on(blind, (2.0, 0.0), outside, 0.22).path is None
+    assert plan_on(narrow, (2.0, 0.0), outside, 0.175).path is None  # the noise closes it even for the bare body
+    result = plan_on(walked, (2.0, 0.0), outside, 0.22)
+    assert result.path is not None and result.path[-1][0] < -1.0
+    inside = result.path[result.path[:, 0] > 0.1]
+    assert np.abs(inside[:, 1]).max() <= 0.1  # back along the trail, off the corridor walls
+
+
+def _leave_dead_end(trail) -> tuple[Navigator, list]:
+    """From the corridor's end (2.0, 0) facing its dead end, go to a fridge outside; returns the navigator and every
+    (pose, command)."""
+    fridge = ObjectNode(1, 'fridge', 'white', (-1.5, 1.0, 0.9), (0.4, 0.4, 1.8))
+    start = (2.0, 0.0, 0.0)
+    nav = Navigator(NavigationConfig(), parse_instruction('go to the fridge'), start, trail=trail)
+    nav.set_map(_dead_end_corridor())
+    nav.set_scene(SceneGraph([fridge]))
+    walls = nav.grid.center_of(np.argwhere(nav.grid.data == OCCUPIED))
+    pose, t, last_slow, steps = start, 20.0, -math.inf, []
+    while not nav.status.done and t < 90.0:
+        ahead = (walls - pose[:2]) @ np.array([math.cos(pose[2]), math.sin(pose[2])]) > 0.0
+        nav.set_depth_obstacles(walls[ahead], t)  # the camera sees what is in front of the body
+        if nav.wants_slow_update or t - last_slow >= 1.0:
+            nav.slow_update(pose, t)
+            last_slow = t
+        cmd = nav.fast_tick(pose, t, 0.05)
+        steps.append((pose, cmd))
+        pose = _unicycle(pose, cmd)
+        t += 0.05
+    return nav, steps
+
+
+def test_with_no_room_to_turn_it_reverses_out_along_its_trail():
+    nav, steps = _leave_dead_end(_walked_in())
+    blind, _ = _leave_dead_end(_walked_in(memory_s=0.0))  # trail_memory_s 0: no trail
+
+    assert nav.status.success, nav.status.message
+    assert not blind.status.success and 'no path' in blind.status.message, blind.status.message
+    in_corridor = [(p, cmd) for p, cmd in steps if p[0] > 0.4]
+    assert all(abs(local.wrap_angle(p[2])) < 0.3 for p, _ in in_corridor)  # never tried to turn in the corridor
+    assert all(cmd.v <= 0.0 for _p, cmd in in_corridor) and min(cmd.v for _p, cmd in in_corridor) < -0.1
+    assert any('reversing along the trail' in cmd.note for _p, cmd in in_corridor)

@@ -30,6 +30,7 @@ class NavigationConfig:
     clearance_weight: float = 2.0  # extra cost of passing near obstacles (keeps to the middle) [1]
     unknown_is_free: bool = True  # plan through unknown cells (exploration); false treats them as obstacles
     floor_plan_walls: bool = True  # plan as if unseen cells on the floor plan's walls were wall (doors stay open)
+    trail_memory_s: float = 300.0  # the cells walked in this long stay passable whatever the map shows; 0 = off [s]
     min_frontier_cells: int = 8  # smallest frontier cluster worth exploring [cells]
     look_around_first: bool = True  # turn in place once before exploring for a target not seen yet (no path cost)
     look_around_each_room: bool = True  # ... and once in each further room entered while it is still unseen
@@ -96,6 +97,9 @@ _DESCRIPTIONS = {
     'floor_plan_walls': ('Plan as if unknown cells were wall where two rooms of the floor plan meet (except at its '
                          'doorways) and outside every room; needs rooms covering the whole floor and doorways',
                          None, None),
+    'trail_memory_s': ('The cells the robot walked through in this long stay passable in planning whatever the map '
+                       'shows (kept across goals, so it can back out of a gap the live map closed); 0 = off [s]',
+                       0.0, 3600.0),
     'min_frontier_cells': ('Smallest frontier cluster worth exploring [cells]', 1, 1000),
     'look_around_first': ('Turn in place once before walking to a frontier when the target is not seen yet '
                           '(a turn adds no path length)', None, None),

@@ -17,6 +17,7 @@ from groundfm.navigation import local
 from groundfm.navigation.config import NavigationConfig
 from groundfm.navigation.instructions import SubGoal
 from groundfm.navigation.planner import (
+    FREE,
     OCCUPIED,
     Costmap,
     Grid,
@@ -36,9 +37,11 @@ from groundfm.navigation.planner import (
     polygon_distance,
     reachable_from,
     room_path_cost,
+    trail_mask,
     unseen_beside,
 )
 from groundfm.navigation.reasoner import NEAR_M, Decision, Observation, SceneGraph, SlowSystem, Target
+from groundfm.navigation.trail import Trail
 
 PHASE_PARSING, PHASE_EXPLORING, PHASE_NAVIGATING, PHASE_ARRIVED = 'parsing', 'exploring', 'navigating', 'arrived'
 ROOM_INSET_M = 0.35  # room goals: aim this far inside the walls [m]
@@ -70,6 +73,9 @@ SCAN_SPACING_M = 1.5  # entering a room to search within this of the last look-a
 SEEN_DEPTH_AGE_S = 0.5  # the live-depth stop uses only depth this fresh [s]
 SEEN_MIN_POINTS = 5  # ... and takes the distance to the this-th nearest depth point on the object [points]
 SEEN_INSIDE_M = 0.05  # a depth point this close outside the mapped footprint still counts as on the object [m]
+TURN_SWEEP_M = math.hypot(local.BODY_LENGTH_M / 2, local.BODY_WIDTH_M / 2) + 0.03  # body's turn-in-place radius [m]
+REVERSE_ANGLE = math.radians(120)  # the path leads this far behind and there is no room to turn: reverse along it
+REVERSE_CHECK_M = 0.6  # ... when this much of the path ahead runs along the walked trail or seen free space [m]
 
 
 @dataclass
@@ -123,8 +129,9 @@ class Navigator:
     """One Navigate goal: sub-goals from the slow system, paths and commands from the fast system."""
 
     def __init__(self, cfg: NavigationConfig, goals: list[SubGoal], start_pose, backend=None,
-                 max_speed: float = 0.0) -> None:
+                 max_speed: float = 0.0, trail: Trail | None = None) -> None:
         self.cfg = cfg
+        self.trail = trail if trail is not None else Trail(cfg.trail_memory_s)  # shared across goals by the node
         self.slow = SlowSystem(goals, backend, cfg.replan_distance_m)
         self.start = (float(start_pose[0]), float(start_pose[1]))
         self.limiter = local.VelocityLimiter(cfg.max_speed, cfg.max_yaw_rate, cfg.max_accel, cfg.max_yaw_accel,
@@ -143,6 +150,7 @@ class Navigator:
         self._planned_for: Decision | None = None
         self._planned_grid: Grid | None = None
         self._costmap: Costmap | None = None
+        self._walked: tuple[Grid | None, np.ndarray] = (None, np.zeros((0, 0), bool))  # (grid, its trail_mask)
         self.plans = 0
         self._blocked_since: float | None = None
         self._blocks: list[tuple[np.ndarray, float]] = []  # (points (n, 2) [m], time [s]) where the robot was held
@@ -256,8 +264,18 @@ class Navigator:
         """Float (h, w): cost [m] of the cheapest path from the robot to every cell of grid (inf: unreachable)."""
         costmap = self._costmap
         if costmap is None or costmap.grid is not grid:
-            costmap = build_costmap(grid, self.cfg.robot_radius, self.cfg.clearance_weight, self.cfg.unknown_is_free)
+            costmap = self._costmap_on(grid, self.cfg.robot_radius)
         return path_costs(costmap, pose[:2])
+
+    def _costmap_on(self, grid: Grid, radius: float) -> Costmap:
+        """The costmap of grid inflated by radius [m], with the walked trail passable (except where the robot was
+        stuck: those marks stay obstacles)."""
+        walked = trail_mask(grid, self.trail.points())
+        if walked.any() and self._blocks:
+            rows, cols, ok = grid.cells_of(np.concatenate([points for points, _ in self._blocks]))
+            walked[rows[ok], cols[ok]] = False
+        self._walked = (grid, walked)
+        return build_costmap(grid, radius, self.cfg.clearance_weight, self.cfg.unknown_is_free, walked)
 
     def _start_scan(self, decision: Decision, pose, why: str) -> Decision:
         """Begin a look-around turn in place (caller holds the lock); the slow system is asked again after it."""
@@ -280,6 +298,7 @@ class Navigator:
         if self.status.done:
             self.limiter.reset()
             return local.Command(discrete=local.STOP if self._discrete else '', note='done')
+        self.trail.add(pose[:2], now)
         if self._backup is not None:
             return self._backup_tick(pose, now, dt)
         if self._scan is not None:
@@ -471,8 +490,7 @@ class Navigator:
         self.chunks += 1
         grid = self._cover(grid, pose, decision.target)
         if self._costmap is None or self._costmap.grid is not grid:
-            self._costmap = build_costmap(grid, self.cfg.robot_radius, self.cfg.clearance_weight,
-                                          self.cfg.unknown_is_free)
+            self._costmap = self._costmap_on(grid, self.cfg.robot_radius)
         same_target = self._planned_for is not None and self._planned_for.target is decision.target
         map_changed = self._planned_grid is not grid
         stale_path = (self.path is None or not same_target
@@ -543,7 +561,7 @@ class Navigator:
         inflation cut to the body's half width; if the goal is still cut off, head for the reachable cell nearest to it
         (an approach: reaching it is not reaching the goal), so that closer views can correct the map."""
         radius = min(self.cfg.robot_radius, local.BODY_WIDTH_M / 2 + 0.02)
-        costmap = build_costmap(grid, radius, self.cfg.clearance_weight, self.cfg.unknown_is_free)
+        costmap = self._costmap_on(grid, radius)
         result = plan_on(costmap, pose[:2], mask, radius)
         if result.path is not None:
             return result
@@ -580,10 +598,38 @@ class Navigator:
                 self.chunk = []
                 return local.Command(discrete=local.STOP, note='depth: forward blocked')
             return local.Command(discrete=action, note=f'chunk {action}')
+        if self._must_reverse(pose, path):  # no room to turn, the way back is the trail: drive it backwards
+            v, w = local.pure_pursuit((pose[0], pose[1], pose[2] + math.pi), path, self.cfg.lookahead_m, BACKUP_SPEED,
+                                      self.cfg.max_yaw_rate)
+            v, w = self.limiter(-v, w, dt)
+            return local.Command(v, w, note='reversing along the trail')
         v, w = local.pure_pursuit(pose, path, self.cfg.lookahead_m, self.max_speed, self.cfg.max_yaw_rate)
         v, w, note = self.guard.filter(pose, v, w)
         v, w = self.limiter(v, w, dt, self.max_speed)
         return local.Command(v, w, note=note or 'following')
+
+    def _must_reverse(self, pose, path: np.ndarray) -> bool:
+        """True when the path leads behind the robot (over REVERSE_ANGLE off its heading), the map leaves no room to
+        turn in place, and the next REVERSE_CHECK_M of the path runs along the walked trail or cells mapped free with
+        room for the body: the camera does not look backwards, so the robot backs only where it has been or seen."""
+        costmap = self._costmap
+        if costmap is None or costmap.grid is not self._planned_grid:
+            return False
+        target, _ = local.lookahead_point(path, pose[:2], self.cfg.lookahead_m)
+        heading = math.atan2(target[1] - pose[1], target[0] - pose[0])
+        if abs(local.wrap_angle(heading - pose[2])) <= REVERSE_ANGLE:
+            return False
+        row, col = costmap.grid.cell_of(pose[:2])
+        if not costmap.grid.inside((row, col)) or costmap.distance[row, col] >= TURN_SWEEP_M:
+            return False
+        ahead = densify(path[local.closest_index(path, pose[:2]):], 0.05)
+        ahead = ahead[np.linalg.norm(ahead - np.asarray(pose[:2]), axis=1) <= REVERSE_CHECK_M]
+        walked = self._walked[1] if self._walked[0] is costmap.grid else trail_mask(costmap.grid, self.trail.points())
+        rows, cols, inside = costmap.grid.cells_of(ahead)
+        if not len(ahead) or not inside.all():
+            return False
+        seen_free = (costmap.grid.data[rows, cols] == FREE) & ~costmap.lethal[rows, cols]
+        return bool((walked[rows, cols] | seen_free).all())
 
     def _stop(self, note: str, dt: float) -> local.Command:
         if self._discrete:

@@ -43,6 +43,7 @@ from groundfm.navigation.instructions import InstructionError, parse_instruction
 from groundfm.navigation.navigator import Navigator
 from groundfm.navigation.planner import Grid, grid_from_house
 from groundfm.navigation.reasoner import ObjectNode, RoomNode, SceneGraph
+from groundfm.navigation.trail import Trail
 from groundfm.ros import qos
 from groundfm.ros.convert import image_to_numpy, seconds_from_stamp, stamp_from_seconds
 from groundfm.ros.entry import run_node
@@ -95,6 +96,7 @@ class NavigationNode(Node):
         self._pose_time = -math.inf  # node clock
         self._pose_wall = -math.inf  # monotonic
         self._grid: Grid | None = None
+        self._trail = Trail(self.cfg.trail_memory_s)  # where the robot walked, kept across goals
         self._scene = SceneGraph()
         if self.cfg.room_source == 'file':  # a bad floor plan file stops start-up with the reason
             self._scene = SceneGraph(rooms=rooms_from_layout(RoomLayout.load(self.cfg.rooms_path)), source='file')
@@ -293,7 +295,7 @@ class NavigationNode(Node):
             while self._session is old and time.monotonic() < deadline:
                 time.sleep(LOOP_PERIOD_S)
         with self._lock:
-            nav = Navigator(self.cfg, goals, self._pose, self._backend, request.max_speed)
+            nav = Navigator(self.cfg, goals, self._pose, self._backend, request.max_speed, self._trail)
             nav.set_map(self._grid)
             nav.set_scene(self._scene)
             session = Session(nav, goal_handle, self._now(), request.timeout_s or self.cfg.timeout_s)

@@ -6,8 +6,8 @@ cell (0, 0)'s lower-left corner; `resolution` is the cell edge [m].
 
 Cost of a step = length [m] * (1 + clearance_weight * closeness), closeness rising from 0 at robot_radius + 0.4 m
 from the nearest obstacle to 1 at robot_radius. Cells closer than robot_radius are lethal except within the start's
-inflated disk (so a robot that starts near a wall can still leave). `_reference_dijkstra` is the scipy twin
-of `astar` used by tests.
+inflated disk (so a robot that starts near a wall can still leave) and on a `passable` mask (the robot's walked
+trail). `_reference_dijkstra` is the scipy twin of `astar` used by tests.
 """
 
 import heapq
@@ -120,14 +120,17 @@ class Costmap:
 
 
 def build_costmap(grid: Grid, robot_radius: float, clearance_weight: float = 2.0,
-                  unknown_is_free: bool = True) -> Costmap:
-    """Inflate obstacles by robot_radius [m] and add a clearance cost that keeps paths off walls."""
+                  unknown_is_free: bool = True, passable: np.ndarray | None = None) -> Costmap:
+    """Inflate obstacles by robot_radius [m] and add a clearance cost that keeps paths off walls. Cells of passable
+    (bool (h, w), e.g. `trail_mask`: where the robot has walked) are never lethal, whatever the map shows."""
     blocked = grid.occupied() if unknown_is_free else grid.occupied() | grid.unknown()
     if blocked.any():
         distance = ndimage.distance_transform_edt(~blocked) * grid.resolution
     else:
         distance = np.full(grid.shape, np.inf)
     lethal = distance < robot_radius
+    if passable is not None:
+        lethal &= ~passable
     closeness = np.clip((robot_radius + SOFT_MARGIN_M - distance) / SOFT_MARGIN_M, 0.0, 1.0)
     return Costmap(grid, distance, lethal, 1.0 + clearance_weight * closeness, robot_radius)
 
@@ -342,6 +345,25 @@ def smooth_path(costmap: Costmap, path: np.ndarray, min_distance: float) -> np.n
         out.append(path[j])
         i = j
     return densify(np.array(out), 0.1)
+
+
+def trail_mask(grid: Grid, points: np.ndarray, max_step: float = 0.25) -> np.ndarray:
+    """Boolean (h, w): the cells within one cell of the polyline through points (n, 2) [m] (a walked trail), as a
+    corridor three cells wide. A step longer than max_step [m] is a jump of the pose (relocalisation, a reset), not a
+    walk: it is left as a gap."""
+    mask = np.zeros(grid.shape, bool)
+    points = np.asarray(points, float).reshape(-1, 2)
+    if not len(points):
+        return mask
+    a, b = points[:-1], points[1:]
+    gap = np.linalg.norm(b - a, axis=1)
+    steps = np.where(gap <= max_step, np.maximum(1, np.ceil(gap / (0.5 * grid.resolution))), 1).astype(int)
+    segment = np.repeat(np.arange(len(a)), steps)
+    k = np.arange(steps.sum()) - np.repeat(np.cumsum(steps) - steps, steps) + 1  # 1..steps within each segment
+    along = a[segment] + (b[segment] - a[segment]) * (k / steps[segment])[:, None]  # a jump keeps only its end
+    rows, cols, inside = grid.cells_of(np.concatenate([points[:1], along]))
+    mask[rows[inside], cols[inside]] = True
+    return ndimage.binary_dilation(mask, structure=np.ones((3, 3), bool))
 
 
 def densify(path: np.ndarray, step: float) -> np.ndarray:
