@@ -624,7 +624,9 @@ class Navigator:
             return False
         ahead = densify(path[local.closest_index(path, pose[:2]):], 0.05)
         ahead = ahead[np.linalg.norm(ahead - np.asarray(pose[:2]), axis=1) <= REVERSE_CHECK_M]
-        walked = self._walked[1] if self._walked[0] is costmap.grid else trail_mask(costmap.grid, self.trail.points())
+        walked_on, walked = self._walked  # one read: the slow system's thread may replace it
+        if walked_on is not costmap.grid:
+            walked = trail_mask(costmap.grid, self.trail.points())
         rows, cols, inside = costmap.grid.cells_of(ahead)
         if not len(ahead) or not inside.all():
             return False
