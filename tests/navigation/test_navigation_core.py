@@ -1316,3 +1316,31 @@ def test_with_no_room_to_turn_it_reverses_out_along_its_trail():
     assert all(abs(local.wrap_angle(p[2])) < 0.3 for p, _ in in_corridor)  # never tried to turn in the corridor
     assert all(cmd.v <= 0.0 for _p, cmd in in_corridor) and min(cmd.v for _p, cmd in in_corridor) < -0.1
     assert any('reversing along the trail' in cmd.note for _p, cmd in in_corridor)
+
+
+def test_when_the_depth_leaves_no_room_to_turn_it_reverses_along_its_trail_at_once():
+    from groundfm.navigation.trail import Trail
+
+    trail = Trail(300.0)
+    for i, x in enumerate(np.arange(-2.0, 0.0001, 0.05)):  # it walked in along y = 0 to (0, 0)
+        trail.add((x, 0.0), 0.1 * i)
+    fridge = ObjectNode(1, 'fridge', 'white', (-3.0, 0.0, 0.9), (0.4, 0.4, 1.8))
+    corners = np.array([[0.3, 0.25], [0.3, -0.25]])  # in view at both front corners: the map shows nothing there
+    nav = Navigator(NavigationConfig(), parse_instruction('go to the fridge'), (0.0, 0.0, 0.0), trail=trail)
+    nav.set_map(Grid(np.zeros((80, 120), np.int8), (-4.0, -2.0), 0.05))
+    nav.set_scene(SceneGraph([fridge]))
+    pose, t, steps = (0.0, 0.0, 0.0), 10.0, []
+    while not nav.status.done and t < 40.0:
+        nav.set_depth_obstacles(corners, t)
+        if nav.wants_slow_update or not steps:
+            nav.slow_update(pose, t)
+        cmd = nav.fast_tick(pose, t, 0.05)
+        steps.append((pose, cmd))
+        pose = _unicycle(pose, cmd)
+        t += 0.05
+
+    assert nav.status.success, nav.status.message
+    assert nav.backups == 0 and not any('no room to turn' in cmd.note for _p, cmd in steps)
+    reversing = [i for i, (_p, cmd) in enumerate(steps) if cmd.note == 'reversing along the trail']
+    assert reversing and reversing[0] * 0.05 < 1.0  # at once, not after STUCK_S of being held
+    assert all(abs(p[2]) < 0.1 for p, _cmd in steps[:reversing[-1]])  # no turn until clear of the corners

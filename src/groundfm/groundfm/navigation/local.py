@@ -15,6 +15,7 @@ DISCRETE_ACTIONS = (FORWARD, TURN_LEFT, TURN_RIGHT, STOP)
 FORWARD_STEP_M = 0.25  # Nav-R1 forward step [m]
 TURN_STEP_RAD = math.radians(30.0)  # Nav-R1 turn step [rad]
 BODY_LENGTH_M, BODY_WIDTH_M = 0.70, 0.31  # Go2 footprint [m]
+BODY_SWEEP_M = math.hypot(BODY_LENGTH_M / 2, BODY_WIDTH_M / 2)  # radius the body sweeps turning in place [m]
 OBSTACLE_BAND_M = (0.06, 0.75)  # depth points between these heights above the floor are obstacles [m]
 
 
@@ -142,7 +143,7 @@ def turn_is_clear(pose, obstacles_xy: np.ndarray, margin: float = 0.03) -> bool:
     """True if the body can turn in place: no obstacle inside its sweep circle."""
     if len(obstacles_xy) == 0:
         return True
-    radius = math.hypot(BODY_LENGTH_M / 2, BODY_WIDTH_M / 2) + margin
+    radius = BODY_SWEEP_M + margin
     return bool(np.all(np.sum((obstacles_xy - pose[:2]) ** 2, axis=1) > radius ** 2))
 
 

@@ -73,7 +73,7 @@ SCAN_SPACING_M = 1.5  # entering a room to search within this of the last look-a
 SEEN_DEPTH_AGE_S = 0.5  # the live-depth stop uses only depth this fresh [s]
 SEEN_MIN_POINTS = 5  # ... and takes the distance to the this-th nearest depth point on the object [points]
 SEEN_INSIDE_M = 0.05  # a depth point this close outside the mapped footprint still counts as on the object [m]
-TURN_SWEEP_M = math.hypot(local.BODY_LENGTH_M / 2, local.BODY_WIDTH_M / 2) + 0.03  # body's turn-in-place radius [m]
+TURN_SWEEP_M = local.BODY_SWEEP_M + 0.03  # the map has room to turn in place this far from obstacles [m]
 REVERSE_ANGLE = math.radians(120)  # the path leads this far behind and there is no room to turn: reverse along it
 REVERSE_CHECK_M = 0.6  # ... when this much of the path ahead runs along the walked trail or seen free space [m]
 
@@ -609,9 +609,10 @@ class Navigator:
         return local.Command(v, w, note=note or 'following')
 
     def _must_reverse(self, pose, path: np.ndarray) -> bool:
-        """True when the path leads behind the robot (over REVERSE_ANGLE off its heading), the map leaves no room to
-        turn in place, and the next REVERSE_CHECK_M of the path runs along the walked trail or cells mapped free with
-        room for the body: the camera does not look backwards, so the robot backs only where it has been or seen."""
+        """True when the path leads behind the robot (over REVERSE_ANGLE off its heading), the map or the latest depth
+        leaves no room to turn in place, and the next REVERSE_CHECK_M of the path runs along the walked trail or cells
+        mapped free with room for the body: the camera does not look backwards, so the robot backs only where it has
+        been or seen."""
         costmap = self._costmap
         if costmap is None or costmap.grid is not self._planned_grid:
             return False
@@ -620,7 +621,9 @@ class Navigator:
         if abs(local.wrap_angle(heading - pose[2])) <= REVERSE_ANGLE:
             return False
         row, col = costmap.grid.cell_of(pose[:2])
-        if not costmap.grid.inside((row, col)) or costmap.distance[row, col] >= TURN_SWEEP_M:
+        if not costmap.grid.inside((row, col)):
+            return False
+        if costmap.distance[row, col] >= TURN_SWEEP_M and local.turn_is_clear(pose, self.guard.obstacles):
             return False
         ahead = densify(path[local.closest_index(path, pose[:2]):], 0.05)
         ahead = ahead[np.linalg.norm(ahead - np.asarray(pose[:2]), axis=1) <= REVERSE_CHECK_M]
