@@ -150,7 +150,6 @@ class Navigator:
         self._planned_for: Decision | None = None
         self._planned_grid: Grid | None = None
         self._costmap: Costmap | None = None
-        self._walked: tuple[Grid | None, np.ndarray] = (None, np.zeros((0, 0), bool))  # (grid, its trail_mask)
         self.plans = 0
         self._blocked_since: float | None = None
         self._blocks: list[tuple[np.ndarray, float]] = []  # (points (n, 2) [m], time [s]) where the robot was held
@@ -274,7 +273,6 @@ class Navigator:
         if walked.any() and self._blocks:
             rows, cols, ok = grid.cells_of(np.concatenate([points for points, _ in self._blocks]))
             walked[rows[ok], cols[ok]] = False
-        self._walked = (grid, walked)
         return build_costmap(grid, radius, self.cfg.clearance_weight, self.cfg.unknown_is_free, walked)
 
     def _start_scan(self, decision: Decision, pose, why: str) -> Decision:
@@ -627,14 +625,13 @@ class Navigator:
             return False
         ahead = densify(path[local.closest_index(path, pose[:2]):], 0.05)
         ahead = ahead[np.linalg.norm(ahead - np.asarray(pose[:2]), axis=1) <= REVERSE_CHECK_M]
-        walked_on, walked = self._walked  # one read: the slow system's thread may replace it
-        if walked_on is not costmap.grid:
-            walked = trail_mask(costmap.grid, self.trail.points())
         rows, cols, inside = costmap.grid.cells_of(ahead)
         if not len(ahead) or not inside.all():
             return False
-        seen_free = (costmap.grid.data[rows, cols] == FREE) & ~costmap.lethal[rows, cols]
-        return bool((walked[rows, cols] | seen_free).all())
+        ok = (costmap.grid.data[rows, cols] == FREE) & ~costmap.lethal[rows, cols]  # seen free, room for the body
+        if costmap.passable is not None:
+            ok |= costmap.passable[rows, cols]  # or walked (the planning costmap carries the trail)
+        return bool(ok.all())
 
     def _stop(self, note: str, dt: float) -> local.Command:
         if self._discrete:

@@ -117,6 +117,7 @@ class Costmap:
     lethal: np.ndarray  # (h, w) bool: never enter
     multiplier: np.ndarray  # (h, w) >= 1: step cost factor
     robot_radius: float = 0.0  # inflation radius [m]
+    passable: np.ndarray | None = None  # (h, w) bool: known passable (the walked trail), never lethal; None: none
 
 
 def build_costmap(grid: Grid, robot_radius: float, clearance_weight: float = 2.0,
@@ -132,7 +133,7 @@ def build_costmap(grid: Grid, robot_radius: float, clearance_weight: float = 2.0
     if passable is not None:
         lethal &= ~passable
     closeness = np.clip((robot_radius + SOFT_MARGIN_M - distance) / SOFT_MARGIN_M, 0.0, 1.0)
-    return Costmap(grid, distance, lethal, 1.0 + clearance_weight * closeness, robot_radius)
+    return Costmap(grid, distance, lethal, 1.0 + clearance_weight * closeness, robot_radius, passable)
 
 
 @dataclass

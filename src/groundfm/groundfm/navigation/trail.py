@@ -15,8 +15,8 @@ CLOCK_JUMP_S = 1.0  # a time this far before the last one is a reset of the cloc
 
 
 class Trail:
-    """Recent robot positions (x, y) [m, map frame] with their times [s]; thread-safe (the node's odometry callback
-    and the navigator's servo may share one)."""
+    """Recent robot positions (x, y) [m, map frame] with their times [s]; thread-safe (the node shares one across
+    its goals: the servo adds to it while the slow system's thread plans on it)."""
 
     def __init__(self, memory_s: float, spacing_m: float = TRAIL_SPACING_M) -> None:
         self.memory_s, self.spacing_m = memory_s, spacing_m
