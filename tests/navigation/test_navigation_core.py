@@ -1045,6 +1045,25 @@ def test_unseen_beside_points_at_the_hidden_far_side_of_an_object_until_it_is_se
     assert unseen_beside(seen, desk, 1.0, path_costs(build_costmap(seen, 0.22), (1.0, 2.0))) is None
 
 
+def test_unseen_beside_skips_a_hidden_patch_that_only_a_long_detour_reaches():
+    from groundfm.navigation.planner import build_costmap, path_costs, unseen_beside
+
+    data = np.full((80, 200), FREE, np.int8)  # 10 x 4 m; the same desk, walls along y 1.3 and y 2.7 east of it
+    desk = np.array([[2.7, 1.4], [3.3, 1.4], [3.3, 2.6], [2.7, 2.6]])
+    data[28:52, 54:66] = OCCUPIED
+    data[26:28, 54:200] = OCCUPIED
+    data[52:54, 54:190] = OCCUPIED  # the pocket east of the desk opens only at x 9.5: 15+ m of walking
+    data[28:52, 66:86] = UNKNOWN  # the floor east of the desk
+    grid = Grid(data, (0.0, 0.0), 0.05)
+    costs = path_costs(build_costmap(grid, 0.22), (1.0, 2.0))
+
+    anywhere = unseen_beside(grid, desk, 1.0, costs)
+    worth_it = unseen_beside(grid, desk, 1.0, costs, robot_xy=(1.0, 2.0))
+
+    assert anywhere is not None and anywhere[0] > 3.4  # reachable round the wall ...
+    assert worth_it is None  # ... but not worth the walk: the anchor counts as seen
+
+
 def test_the_slow_system_walks_round_an_anchor_whose_far_side_is_unseen():
     scene = _scene()
     scene.objects.append(ObjectNode(9, 'desk', 'brown', (1.0, 7.0, 0.4), (1.3, 0.65, 0.75)))  # chairs are 4+ m away

@@ -209,7 +209,8 @@ class Navigator:
             anchor = self.slow.goals[min(self.slow.step, len(self.slow.goals) - 1)].anchor
             if anchor is not None and anchor.kind == 'object':
                 rooms = {room.name: room.bounds for room in scene.rooms}
-                unseen = {o.id: unseen_beside(grid, o.footprint(), NEAR_M, costs, rooms.get(scene.room_of(o)))
+                unseen = {o.id: unseen_beside(grid, o.footprint(), NEAR_M, costs, rooms.get(scene.room_of(o)),
+                                               robot_xy=pose[:2])
                           for o in scene.objects if o.label == anchor.label}
         with self._lock:
             looked = tuple(sorted(self._looked_in))

@@ -437,13 +437,19 @@ def same_side(grid: Grid, distance: np.ndarray, radius: float) -> np.ndarray:
     return found
 
 
+LOOK_DETOUR_FACTOR = 2.5  # a look point is worth walking to when its path cost is at most this x the straight line
+LOOK_DETOUR_SLACK_M = 3.0  # ... plus this [m]
+
+
 def unseen_beside(grid: Grid, polygon: np.ndarray, distance: float, costs: np.ndarray, room=None,
-                  min_area: float = 0.25) -> tuple[float, float] | None:
+                  min_area: float = 0.25, robot_xy=None) -> tuple[float, float] | None:
     """Where to walk to see the unobserved floor beside an object: the cell of cheapest cost in costs (h, w)
     (path_costs) of the largest unknown patch within distance [m] of polygon (k, 2), on its side of walls and inside
     room (x_min, y_min, x_max, y_max) [m] if given (so a wall not mapped yet cannot join the next room's floor to it);
     None when every unknown patch there is smaller than min_area [m^2] or unreachable. The far side of a desk, hidden
-    behind it, is such a patch until the robot walks round."""
+    behind it, is such a patch until the robot walks round. With robot_xy (x, y) [m], a cell counts as reachable only
+    without a long detour: path cost at most LOOK_DETOUR_FACTOR x its straight-line distance + LOOK_DETOUR_SLACK_M
+    (a pocket behind furniture that the map only joins to the robot through other rooms is not worth the walk)."""
     res = grid.resolution
     (x0, y0), (x1, y1) = polygon.min(axis=0) - distance - res, polygon.max(axis=0) + distance + res
     if room is not None:
@@ -464,6 +470,9 @@ def unseen_beside(grid: Grid, polygon: np.ndarray, distance: float, costs: np.nd
         if sizes[label] * res * res < min_area:
             return None
         patch = (labels == label + 1) & np.isfinite(costs)
+        if robot_xy is not None and patch.any():
+            straight = np.hypot(*(_all_centres(grid) - np.asarray(robot_xy[:2], float)).transpose(2, 0, 1))
+            patch &= costs <= LOOK_DETOUR_FACTOR * straight + LOOK_DETOUR_SLACK_M
         if patch.any():
             r, c = np.unravel_index(np.argmin(np.where(patch, costs, np.inf)), grid.shape)
             x, y = grid.center_of((r, c))
