@@ -1130,6 +1130,44 @@ def test_the_next_room_to_search_is_the_nearest_by_path_not_through_the_wall():
                                           room_coverage=obs.room_coverage)).action == 'explore room study'
 
 
+def test_the_room_being_walked_to_stays_the_choice_unless_another_gets_much_cheaper():
+    scene = _scene()
+    scene.rooms.append(RoomNode('study', 'office', (0.0, 8.0, 4.0, 12.0)))
+    slow = SlowSystem(parse_instruction('go to the lamp'))
+
+    def choose(kitchen: float, study: float) -> str:
+        obs = Observation((1.0, 7.5, 0.0), (1.0, 7.5), [Frontier((3.0, 3.0), 40)], looked_around=('living_room',),
+                          room_coverage={'living_room': 0.9, 'kitchen': 0.1, 'study': 0.0},
+                          room_path_costs={'living_room': 0.0, 'kitchen': kitchen, 'study': study})
+        return slow.decide(scene, obs).action
+
+    first = choose(kitchen=3.5, study=4.0)
+    noisy = choose(kitchen=4.5, study=3.5)  # map noise makes the study look 1 m nearer: keep walking to the kitchen
+    cheaper = choose(kitchen=6.0, study=3.5)  # 2.5 m nearer: switch
+
+    assert (first, noisy, cheaper) == ('explore room kitchen', 'explore room kitchen', 'explore room study')
+
+
+def test_an_anchor_whose_unseen_floor_is_too_far_round_stays_searched_for_the_goal():
+    from groundfm.navigation.planner import build_costmap, path_costs, unseen_beside
+
+    data = np.full((80, 200), FREE, np.int8)  # the pocket of the detour test, and the desk as an anchor object
+    data[28:52, 54:66] = OCCUPIED
+    data[26:28, 54:200] = OCCUPIED
+    data[52:54, 54:190] = OCCUPIED
+    data[28:52, 66:86] = UNKNOWN
+    grid = Grid(data, (0.0, 0.0), 0.05)
+    desk = ObjectNode(9, 'desk', 'brown', (3.0, 2.0, 0.4), (0.6, 1.2, 0.75))
+    nav = Navigator(NavigationConfig(), parse_instruction('walk to the chair next to the desk'), (1.0, 2.0, 0.0))
+    costs = path_costs(build_costmap(grid, 0.22), (1.0, 2.0))
+
+    from_afar = nav._unseen_beside(grid, desk, costs, None, (1.0, 2.0, 0.0))
+    from_anywhere = nav._unseen_beside(grid, desk, costs, None, (12.0, 2.0, 0.0))  # a pose where the bound passes
+
+    assert unseen_beside(grid, desk.footprint(), 1.0, costs) is not None  # the pocket is there ...
+    assert from_afar is None and from_anywhere is None  # ... but once not worth the walk, it stays so
+
+
 def test_the_kinematic_benchmark_explores_a_revealed_map_and_writes_a_trace(tmp_path):
     import argparse
     import json

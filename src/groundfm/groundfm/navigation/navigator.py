@@ -150,6 +150,7 @@ class Navigator:
         self._planned_for: Decision | None = None
         self._planned_grid: Grid | None = None
         self._costmap: Costmap | None = None
+        self._not_worth: set[int] = set()  # anchor ids whose unseen floor is too far round to look at
         self.plans = 0
         self._blocked_since: float | None = None
         self._blocks: list[tuple[np.ndarray, float]] = []  # (points (n, 2) [m], time [s]) where the robot was held
@@ -209,8 +210,7 @@ class Navigator:
             anchor = self.slow.goals[min(self.slow.step, len(self.slow.goals) - 1)].anchor
             if anchor is not None and anchor.kind == 'object':
                 rooms = {room.name: room.bounds for room in scene.rooms}
-                unseen = {o.id: unseen_beside(grid, o.footprint(), NEAR_M, costs, rooms.get(scene.room_of(o)),
-                                               robot_xy=pose[:2])
+                unseen = {o.id: self._unseen_beside(grid, o, costs, rooms.get(scene.room_of(o)), pose)
                           for o in scene.objects if o.label == anchor.label}
         with self._lock:
             looked = tuple(sorted(self._looked_in))
@@ -259,6 +259,16 @@ class Navigator:
             if decision.replan:
                 self._next_chunk = -math.inf  # re-plan at the next fast tick
         return decision
+
+    def _unseen_beside(self, grid: Grid, obj, costs: np.ndarray, room, pose) -> tuple[float, float] | None:
+        """planner.unseen_beside for an anchor object, worth the walk from pose; an anchor whose unseen floor was once
+        too far round to be worth it stays searched for this goal (else the choice flips as the robot moves)."""
+        if obj.id in self._not_worth:
+            return None
+        point = unseen_beside(grid, obj.footprint(), NEAR_M, costs, room, robot_xy=pose[:2])
+        if point is None and unseen_beside(grid, obj.footprint(), NEAR_M, costs, room) is not None:
+            self._not_worth.add(obj.id)
+        return point
 
     def _path_costs(self, grid: Grid, pose) -> np.ndarray:
         """Float (h, w): cost [m] of the cheapest path from the robot to every cell of grid (inf: unreachable)."""

@@ -28,6 +28,7 @@ NEAR_M = 1.0  # 'next to' / 'near': footprints within this distance of the ancho
 NEAR_LOOSE_M = 1.5  # ... or within this, once nothing is left to search (mapped boxes can be off) [m]
 SEARCHED_M = 0.75  # a room counts as searched once an explored point lies this close to its centre [m]
 ROOM_SEARCHED_FRACTION = 0.7  # ... or once the map has observed this fraction of its floor
+ROOM_SWITCH_M = 2.0  # the room being searched for stays the choice unless another is this much cheaper to reach [m]
 # Common-sense places of strongly room-bound classes, as a language model would know them (written here, not read from
 # the sim). Classes found in many rooms (chair, table, lamp, plant, box, shelf, cabinet) have no prior.
 ROOM_PRIORS: dict[str, tuple[str, ...]] = {
@@ -293,7 +294,8 @@ def anchor_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(),
 
 
 def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(), room_coverage=None,
-                   looked_around=(), room_path_costs=None, deferred=()) -> tuple[RoomNode | None, str]:
+                   looked_around=(), room_path_costs=None, deferred=(),
+                   current: str = '') -> tuple[RoomNode | None, str]:
     """The room to walk to next to search for the sub-goal's unseen object, with a one-sentence reason: the nearest
     room not searched yet where it is likely to be (the room the instruction names, 'the table in the kitchen', else a
     common-sense prior for its class or its anchor's class); else, once the room the robot stands in is searched, the
@@ -303,7 +305,8 @@ def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(), room
     observed fraction of its floor; None: unknown) reaches ROOM_SEARCHED_FRACTION; a room other than the robot's also
     once an explored point lies near its centre (it walked in to search it before). Nearest means the cheapest path
     into it (room_path_costs, name -> [m]) where the map has one, else the straight line. Rooms in deferred (names:
-    the way into them failed once) come after every other room not searched yet."""
+    the way into them failed once) come after every other room not searched yet. The room being walked to (current,
+    by name) stays the nearest unless another is ROOM_SWITCH_M cheaper, so map noise does not flip the choice."""
     here = scene.room_at(robot_xy)
     coverage = room_coverage or {}
 
@@ -315,8 +318,9 @@ def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(), room
     def nearest(rooms: list[RoomNode]) -> RoomNode:
         def cost(room: RoomNode) -> float:
             walk = (room_path_costs or {}).get(room.name, math.inf)
-            return walk if math.isfinite(walk) else float(polygon_distance(np.asarray([robot_xy], float),
+            walk = walk if math.isfinite(walk) else float(polygon_distance(np.asarray([robot_xy], float),
                                                                             room.polygon())[0])
+            return walk - ROOM_SWITCH_M if room.name == current else walk
         return min([r for r in rooms if r.name not in deferred] or rooms, key=cost)
 
     refs = [ref for ref in (goal.target, goal.anchor) if ref is not None and ref.kind == 'object']
@@ -450,6 +454,7 @@ class Observation:
     # object id of an anchor of the current step -> where the unobserved floor beside it is (x, y) [m], None when seen
     unseen_beside: dict[int, tuple[float, float] | None] | None = None
     current_frontier: tuple[float, float] | None = None
+    current_room: str = ''  # the room being walked to, to search it ('' when none)
     clearance_ahead: float = math.inf
     stamp: float = 0.0
 
@@ -500,7 +505,7 @@ class RuleReasoner:
             return format_output(f'{head} {why} {should}: look around #{anchor.id}, '
                                  f'{math.dist(anchor.center[:2], xy):.1f} m away.', f'explore object {anchor.id}')
         room, reason = room_to_search(goal, scene, xy, obs.visited_frontiers, obs.room_coverage, obs.looked_around,
-                                      obs.room_path_costs, obs.deferred_rooms)
+                                      obs.room_path_costs, obs.deferred_rooms, obs.current_room)
         if room is not None:
             return format_output(f'{head} {why} {reason} Walk into it and look around.', f'explore room {room.name}')
         from groundfm.navigation.planner import select_frontier
@@ -617,6 +622,7 @@ class SlowSystem:
         obs.deferred_rooms = tuple(self.deferred_rooms)
         last = self.last.target if self.last is not None and self.last.exploring else None
         obs.current_frontier = last.center if last is not None and last.kind == 'frontier' else None
+        obs.current_room = last.ref if last is not None and last.kind == 'search' else ''
         backend_name = self.backend.name
         step = self.step  # the fast system may advance the step meanwhile (another thread): decide for this one
         if step >= len(self.goals):
