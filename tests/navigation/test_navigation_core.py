@@ -1045,16 +1045,22 @@ def test_unseen_beside_points_at_the_hidden_far_side_of_an_object_until_it_is_se
     assert unseen_beside(seen, desk, 1.0, path_costs(build_costmap(seen, 0.22), (1.0, 2.0))) is None
 
 
+def _desk_pocket_map() -> tuple[Grid, np.ndarray]:
+    """A 10 x 4 m map (5 cm cells) with a desk at x 2.7-3.3, y 1.4-2.6 and walls along y 1.3 and y 2.7 east of it:
+    the unseen floor east of the desk opens only at x 9.5, 15+ m of walking from (1, 2). Returns (grid, desk
+    footprint (4, 2) [m])."""
+    data = np.full((80, 200), FREE, np.int8)
+    data[28:52, 54:66] = OCCUPIED
+    data[26:28, 54:200] = OCCUPIED
+    data[52:54, 54:190] = OCCUPIED
+    data[28:52, 66:86] = UNKNOWN
+    return Grid(data, (0.0, 0.0), 0.05), np.array([[2.7, 1.4], [3.3, 1.4], [3.3, 2.6], [2.7, 2.6]])
+
+
 def test_unseen_beside_skips_a_hidden_patch_that_only_a_long_detour_reaches():
     from groundfm.navigation.planner import build_costmap, path_costs, unseen_beside
 
-    data = np.full((80, 200), FREE, np.int8)  # 10 x 4 m; the same desk, walls along y 1.3 and y 2.7 east of it
-    desk = np.array([[2.7, 1.4], [3.3, 1.4], [3.3, 2.6], [2.7, 2.6]])
-    data[28:52, 54:66] = OCCUPIED
-    data[26:28, 54:200] = OCCUPIED
-    data[52:54, 54:190] = OCCUPIED  # the pocket east of the desk opens only at x 9.5: 15+ m of walking
-    data[28:52, 66:86] = UNKNOWN  # the floor east of the desk
-    grid = Grid(data, (0.0, 0.0), 0.05)
+    grid, desk = _desk_pocket_map()
     costs = path_costs(build_costmap(grid, 0.22), (1.0, 2.0))
 
     anywhere = unseen_beside(grid, desk, 1.0, costs)
@@ -1151,13 +1157,8 @@ def test_the_room_being_walked_to_stays_the_choice_unless_another_gets_much_chea
 def test_an_anchor_whose_unseen_floor_is_too_far_round_stays_searched_for_the_goal():
     from groundfm.navigation.planner import build_costmap, path_costs, unseen_beside
 
-    data = np.full((80, 200), FREE, np.int8)  # the pocket of the detour test, and the desk as an anchor object
-    data[28:52, 54:66] = OCCUPIED
-    data[26:28, 54:200] = OCCUPIED
-    data[52:54, 54:190] = OCCUPIED
-    data[28:52, 66:86] = UNKNOWN
-    grid = Grid(data, (0.0, 0.0), 0.05)
-    desk = ObjectNode(9, 'desk', 'brown', (3.0, 2.0, 0.4), (0.6, 1.2, 0.75))
+    grid, _ = _desk_pocket_map()
+    desk = ObjectNode(9, 'desk', 'brown', (3.0, 2.0, 0.4), (0.6, 1.2, 0.75))  # the same footprint, as an anchor
     nav = Navigator(NavigationConfig(), parse_instruction('walk to the chair next to the desk'), (1.0, 2.0, 0.0))
     costs = path_costs(build_costmap(grid, 0.22), (1.0, 2.0))
 

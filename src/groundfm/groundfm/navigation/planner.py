@@ -471,8 +471,9 @@ def unseen_beside(grid: Grid, polygon: np.ndarray, distance: float, costs: np.nd
             return None
         patch = (labels == label + 1) & np.isfinite(costs)
         if robot_xy is not None and patch.any():
-            straight = np.hypot(*(_all_centres(grid) - np.asarray(robot_xy[:2], float)).transpose(2, 0, 1))
-            patch &= costs <= LOOK_DETOUR_FACTOR * straight + LOOK_DETOUR_SLACK_M
+            rows, cols = np.nonzero(patch)
+            straight = np.linalg.norm(grid.center_of(np.stack([rows, cols], -1)) - np.asarray(robot_xy[:2]), axis=1)
+            patch[rows, cols] = costs[rows, cols] <= LOOK_DETOUR_FACTOR * straight + LOOK_DETOUR_SLACK_M
         if patch.any():
             r, c = np.unravel_index(np.argmin(np.where(patch, costs, np.inf)), grid.shape)
             x, y = grid.center_of((r, c))
