@@ -1,6 +1,7 @@
 """The navigation node with its default inputs, as a real process over real DDS: the live map, not ground truth.
 
-The test client plays the robot (a kinematic base integrating cmd_vel into odom), the mapping node (a growing
+The test client plays the robot (a kinematic base integrating cmd_vel into odom, which slides along walls and furniture
+and never passes through them, as the bench's does), the mapping node (a growing
 map/occupancy and map/objects from what a forward camera has seen, groundfm.bench.revealed_map) and the sim's
 sim/scene. The sim/scene it latches is a DECOY: every object there is relabelled, so a node that took objects or the
 map from the ground truth would drive somewhere else, or not start; only the floor plan's rooms (room_source
@@ -23,10 +24,11 @@ from proc_utils import NodeProcess, RosClient, next_domain_id, send_goal, wait_u
 from rclpy.action import ActionClient
 from std_msgs.msg import Header, String
 
+from groundfm.bench.nav import KinematicBase
 from groundfm.bench.revealed_map import RevealedMap
 from groundfm.ros import qos
 from groundfm.ros.convert import stamp_from_seconds
-from groundfm.sim.house import generate_house, point_polygon_distance
+from groundfm.sim.house import House, generate_house, point_polygon_distance
 from groundfm_interfaces.action import Navigate
 from groundfm_interfaces.msg import Object3D, Object3DArray
 
@@ -36,12 +38,15 @@ ID_OFFSET = 500  # map instance ids differ from the ground truth's, as a segment
 
 
 class FakeRobotAndMap:
-    """Integrates cmd_vel into odom at 50 Hz; publishes the revealed grid and objects at 2 Hz."""
+    """Integrates cmd_vel into odom at 50 Hz with the bench's collisions; publishes the revealed grid and objects at
+    2 Hz. Without collisions a loaded machine (a late cmd_vel runs on for up to COMMAND_TIMEOUT_S) once drove the
+    robot into a wall, where no real robot goes and from where no path leads out."""
 
-    def __init__(self, client: RosClient, house_json: dict, publish_map: bool = True) -> None:
-        self.house = house_json
+    def __init__(self, client: RosClient, house: House, publish_map: bool = True) -> None:
+        self.house = house_json = house.to_json()
         spawn = house_json['spawn']
         self.pose = [spawn['x'], spawn['y'], spawn['yaw']]
+        self.base = KinematicBase(house, self.pose, render_depth=False)
         self.twist = Twist()
         self.twist_time = -math.inf
         self.commands = 0
@@ -69,9 +74,8 @@ class FakeRobotAndMap:
         with self.lock:
             if time.monotonic() - self.twist_time > COMMAND_TIMEOUT_S:  # the control node's watchdog: stand still
                 self.twist = Twist()
-            v, w = self.twist.linear.x, self.twist.angular.z
-            x, y, yaw = self.pose
-            self.pose = [x + v * math.cos(yaw) * 0.02, y + v * math.sin(yaw) * 0.02, yaw + w * 0.02]
+            self.base.step(self.twist.linear.x, self.twist.angular.z, 0.02)
+            self.pose = list(self.base.pose)
             x, y, yaw = self.pose
         msg = Odometry()
         msg.header.frame_id, msg.child_frame_id = 'odom', 'base_link'
@@ -131,7 +135,7 @@ def _start(node_args: tuple[str, ...], publish_map: bool = True):
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', PYTHONUNBUFFERED='1')
     proc = NodeProcess([sys.executable, '-m', 'groundfm.navigation.node', '--ros-args', *node_args], env=env)
     client = RosClient('nav_live_tester', domain_id=domain)
-    world = FakeRobotAndMap(client, generate_house(SEED).to_json(), publish_map)
+    world = FakeRobotAndMap(client, generate_house(SEED), publish_map)
     action = ActionClient(client.node, Navigate, 'navigate')
     return proc, client, world, action
 

@@ -271,6 +271,7 @@ class NavigationNode(Node):
             if self._session is not None and self._session.goal_handle is goal_handle:
                 self._session.cancelled = True
                 self._stop_robot()
+                self.get_logger().info('cancel accepted: zero velocity sent')
         return CancelResponse.ACCEPT
 
     def _execute(self, goal_handle) -> Navigate.Result:
