@@ -722,6 +722,37 @@ def test_wedged_against_an_obstacle_it_backs_up_before_turning_to_look():
     assert math.dist(pose[:2], (4.0, 0.0)) <= nav.cfg.goal_tolerance_m + 0.2
 
 
+def test_caught_in_a_doorway_the_map_shows_it_backs_up_though_the_depth_sees_nothing():
+    # A wall at x 1.5 .. 1.6 m with a 0.7 m doorway: in it the jambs are inside the circle the body sweeps turning.
+    data = np.zeros((120, 200), np.int8)
+    data[:, 70:72] = OCCUPIED
+    data[53:67, 70:72] = FREE
+    nav = Navigator(NavigationConfig(), parse_instruction('go to the fridge'), (0.0, 0.0, 0.0))
+    nav.set_map(Grid(data, (-2.0, -3.0), 0.05))
+    nav.set_scene(SceneGraph([ObjectNode(1, 'fridge', 'white', (3.0, 0.0, 0.9), (0.4, 0.4, 1.8))]))
+    pose, t, last_slow, caught, reversed_at = (0.0, 0.0, 0.0), 0.0, -math.inf, None, None
+    while not nav.status.done and t < 90.0:
+        nav.set_depth_obstacles(np.zeros((0, 2)), t)  # a leg on the door frame, below the camera's view
+        if nav.wants_slow_update or t - last_slow >= 1.0:
+            nav.slow_update(pose, t)
+            last_slow = t
+        cmd = nav.fast_tick(pose, t, 0.05)
+        if caught is None and pose[0] >= 1.45:
+            caught = t
+        if caught is not None and reversed_at is None:
+            if cmd.v >= 0:  # snagged: neither forward nor turning moves the body, only backing out of it does
+                cmd = local.Command(0.0, 0.0)
+            else:
+                reversed_at = t
+        pose = _unicycle(pose, cmd)
+        t += 0.05
+
+    assert caught is not None and reversed_at is not None, nav.status.message
+    assert nav.backups == 1 and reversed_at - caught < 12.0  # backed out once the lack of progress showed
+    assert nav.status.success, nav.status.message  # then through the doorway to the fridge
+    assert pose[0] > 2.0
+
+
 def _two_doorways_map() -> Grid:
     """A 7 m x 6 m house at (0, 0) in an 11 m x 10 m map (5 cm cells), split by a wall at x = 3 m with a doorway
     straight ahead of (1, 2) at y 1.6-2.4 m and one a long way round at y 5.0-5.8 m; the kitchen is east of it."""

@@ -362,7 +362,7 @@ class Navigator:
             return self._stop('stuck', dt)
         self.recoveries += 1
         self._mark_path_ahead(pose, now)
-        wedged = not local.turn_is_clear(pose, self.guard.obstacles)
+        wedged = not self._room_to_turn(pose)
         with self._lock:
             self._scan, self._scan_gain = [float(pose[2]), 0.0], None
             self.decision, self.path = None, None
@@ -374,6 +374,17 @@ class Navigator:
                 return self._stop('stuck: backing up', dt)
             self.status.reasoning += ' No progress: turn in place to look again, then re-plan.'
         return self._stop('stuck: looking around', dt)
+
+    def _room_to_turn(self, pose) -> bool:
+        """True when neither the latest depth nor the planning costmap shows an obstacle inside the circle the body
+        sweeps turning in place (the map also holds what is below the camera's view: a door frame at a leg)."""
+        if not local.turn_is_clear(pose, self.guard.obstacles):
+            return False
+        costmap = self._costmap
+        if costmap is None:
+            return True
+        row, col = costmap.grid.cell_of(pose[:2])
+        return not costmap.grid.inside((row, col)) or costmap.distance[row, col] >= TURN_SWEEP_M
 
     def _rear_is_clear(self, grid: Grid | None, pose) -> bool:
         """True when the map shows no obstacle in the strip the body sweeps backing up BACKUP_M (unknown is clear:
@@ -629,10 +640,7 @@ class Navigator:
         heading = math.atan2(target[1] - pose[1], target[0] - pose[0])
         if abs(local.wrap_angle(heading - pose[2])) <= REVERSE_ANGLE:
             return False
-        row, col = costmap.grid.cell_of(pose[:2])
-        if not costmap.grid.inside((row, col)):
-            return False
-        if costmap.distance[row, col] >= TURN_SWEEP_M and local.turn_is_clear(pose, self.guard.obstacles):
+        if self._room_to_turn(pose):
             return False
         ahead = densify(path[local.closest_index(path, pose[:2]):], 0.05)
         ahead = ahead[np.linalg.norm(ahead - np.asarray(pose[:2]), axis=1) <= REVERSE_CHECK_M]
