@@ -1027,12 +1027,22 @@ def test_rescore_scores_saved_legged_traces_again_and_skips_changed_instructions
     bench._write_trace(str(tmp_path), '3_0', ep, stayed, rows, [], offset=1)
     bench._write_trace(str(tmp_path), '3_1', bench.Episode(3, ep.kind, 'go to the moon', ep.targets), stayed, rows,
                        [], offset=2)
+    from nav_msgs.msg import OccupancyGrid
+
+    live = OccupancyGrid()  # mapping's map at the episode's end, saved beside the trace
+    live.info.width, live.info.height, live.info.resolution = 3, 2, 0.05
+    live.info.origin.position.x, live.info.origin.position.y = -1.0, 2.0
+    live.data = [-1, 0, 100, 0, 0, 100]
+    bench._write_map(str(tmp_path), '3_0', live)
 
     outcomes = bench.rescore(str(tmp_path), cfg)
 
     assert len(outcomes['all']['groundfm']) == 1 and not outcomes['all']['groundfm'][0].success
     assert outcomes['all']['groundfm'][0].geodesic > 0.5
     assert "skipped" in capsys.readouterr().out
+    saved = np.load(tmp_path / 'episode_3_0_map.npz')
+    assert saved['occupancy'].tolist() == [[-1, 0, 100], [0, 0, 100]]
+    assert saved['origin'].tolist() == [-1.0, 2.0] and float(saved['resolution']) == pytest.approx(0.05)
 
 
 def test_relational_episodes_pair_objects_in_one_room():

@@ -59,6 +59,7 @@ class _Observer:
         self.sim_time = None
         self.scene: dict | None = None
         self.map_cells = 0  # cells of the latest map/occupancy (0 before mapping publishes)
+        self.map_msg = None  # the latest map/occupancy (nav_msgs/OccupancyGrid)
         self.images: dict[str, object] = {}
         self.stamps: dict[str, list[float]] = {}
         self.trajectory: list[tuple[float, float, float, float, float]] = []  # t, x, y, z [s, m], yaw [rad]
@@ -85,6 +86,7 @@ class _Observer:
 
     def _on_map(self, msg) -> None:
         self.map_cells = int(msg.info.width * msg.info.height)
+        self.map_msg = msg
 
     def _on_scene(self, msg) -> None:
         self.scene = json.loads(msg.data)

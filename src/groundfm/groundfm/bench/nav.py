@@ -78,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--rescore', metavar='DIR', default='',
                         help='sim_heldout: score the episodes saved by an earlier --trace DIR again with the current '
                              'success test and geodesic, instead of running the stack')
+    parser.add_argument('--first-offset', type=int, default=0,
+                        help="sim_heldout: episode offset of the first seed (the n-th seed's episodes start at this "
+                             "plus n): re-runs one house of a longer run with the same episodes")
     parser.add_argument('--wall-limit', type=float, default=400.0,
                         help='sim_heldout: wall seconds per episode before it is cancelled')
 
@@ -649,11 +652,12 @@ def run_full_stack(args: argparse.Namespace, cfg) -> dict[str, dict[str, list[Ou
                         stack.close()
                         stack = _Stack(seed, args.depth)
                     pose = stack.pose()
-                    episodes = make_episodes(seed, 1, grid, costmap, start=pose[:2], offset=n + k)
+                    offset = args.first_offset + n + k
+                    episodes = make_episodes(seed, 1, grid, costmap, start=pose[:2], offset=offset)
                     if not episodes:
                         continue
                     ep = episodes[0]
-                    out = _full_stack_episode(stack, ep, grid, obstacles, cfg, args, f'{seed}_{k}', n + k)
+                    out = _full_stack_episode(stack, ep, grid, obstacles, cfg, args, f'{seed}_{k}', offset)
                     for key in ('all', ep.kind):
                         outcomes.setdefault(key, {}).setdefault('groundfm', []).append(out)
                     print(f'seed {seed} {ep.kind:10s} groundfm {"OK  " if out.success else "FAIL"} spl {out.spl:.2f} '
@@ -683,6 +687,7 @@ def _full_stack_episode(stack: _Stack, ep: Episode, grid, obstacles, cfg, args, 
         rows = np.array([(t, x, y, yaw) for t, x, y, _z, yaw in obs.trajectory[max(first - 1, 0):]])
     out = evaluate_trajectory(ep, rows, grid, obstacles, cfg.goal_tolerance_m, cfg.robot_radius, seconds, message)
     _write_trace(args.trace, name, ep, out, rows.tolist(), _feedback, offset)
+    _write_map(args.trace, name, obs.map_msg)
     return out
 
 
@@ -701,6 +706,24 @@ def _write_trace(folder: str, name: str, ep: Episode, out: Outcome, rows: list, 
         'instruction': ep.instruction, 'kind': ep.kind, 'message': out.message, 'success': out.success,
         'spl': out.spl, 'length': out.length, 'geodesic': out.geodesic, 'seconds': out.seconds, 'offset': offset,
         'odometry_t_x_y_yaw': rows, 'feedback': feedback})
+
+
+def _write_map(folder: str, name: str, msg) -> None:
+    """`--trace DIR`: mapping's map/occupancy at the episode's end as episode_NAME_map.npz: occupancy (h, w) int8
+    (-1 unknown, 0 free, 100 occupied), origin (x, y) [m] and resolution [m]."""
+    if not folder or msg is None:
+        return
+    import io
+    from pathlib import Path
+
+    from groundfm.io import atomic_write_bytes
+
+    info = msg.info
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, occupancy=np.asarray(msg.data, np.int8).reshape(info.height, info.width),
+                        origin=np.array([info.origin.position.x, info.origin.position.y]),
+                        resolution=np.array(info.resolution))
+    atomic_write_bytes(Path(folder) / f'episode_{name}_map.npz', buffer.getvalue())
 
 
 def rescore(folder: str, cfg) -> dict[str, dict[str, list[Outcome]]]:
