@@ -1,7 +1,7 @@
 """The navigation node with its default inputs, as a real process over real DDS: the live map, not ground truth.
 
-The test client plays the robot (a kinematic base integrating cmd_vel into odom, which slides along walls and furniture
-and never passes through them, as the bench's does), the mapping node (a growing
+The test client plays the robot (a kinematic base integrating cmd_vel into odom; a disk the body's width that slides
+along walls and furniture and never passes through them), the mapping node (a growing
 map/occupancy and map/objects from what a forward camera has seen, groundfm.bench.revealed_map) and the sim's
 sim/scene. The sim/scene it latches is a DECOY: every object there is relabelled, so a node that took objects or the
 map from the ground truth would drive somewhere else, or not start; only the floor plan's rooms (room_source
@@ -17,6 +17,7 @@ import threading
 import time
 from array import array
 
+import numpy as np
 import pytest
 from geometry_msgs.msg import Point, Pose, Quaternion, Twist, Vector3
 from nav_msgs.msg import MapMetaData, OccupancyGrid, Odometry
@@ -24,11 +25,11 @@ from proc_utils import NodeProcess, RosClient, next_domain_id, send_goal, wait_u
 from rclpy.action import ActionClient
 from std_msgs.msg import Header, String
 
-from groundfm.bench.nav import KinematicBase
 from groundfm.bench.revealed_map import RevealedMap
+from groundfm.navigation.local import BODY_WIDTH_M
 from groundfm.ros import qos
 from groundfm.ros.convert import stamp_from_seconds
-from groundfm.sim.house import House, generate_house, point_polygon_distance
+from groundfm.sim.house import House, generate_house, point_polygon_distance, wall_footprint
 from groundfm_interfaces.action import Navigate
 from groundfm_interfaces.msg import Object3D, Object3DArray
 
@@ -38,15 +39,19 @@ ID_OFFSET = 500  # map instance ids differ from the ground truth's, as a segment
 
 
 class FakeRobotAndMap:
-    """Integrates cmd_vel into odom at 50 Hz with the bench's collisions; publishes the revealed grid and objects at
-    2 Hz. Without collisions a loaded machine (a late cmd_vel runs on for up to COMMAND_TIMEOUT_S) once drove the
-    robot into a wall, where no real robot goes and from where no path leads out."""
+    """Integrates cmd_vel into odom at 50 Hz; publishes the revealed grid and objects at 2 Hz.
+
+    The robot is a disk of the body's width: a step that would bring its centre nearer than that to a wall or a piece of
+    furniture slides along one axis or is dropped, and turning is always free. Without this a loaded machine (a late
+    cmd_vel runs on for up to COMMAND_TIMEOUT_S) once drove it into a wall, from where no path leads out; with the
+    bench's full body rectangle, a turn near a door frame could pin it, which this test (no depth) is not about."""
 
     def __init__(self, client: RosClient, house: House, publish_map: bool = True) -> None:
         self.house = house_json = house.to_json()
         spawn = house_json['spawn']
         self.pose = [spawn['x'], spawn['y'], spawn['yaw']]
-        self.base = KinematicBase(house, self.pose, render_depth=False)
+        self.obstacles = [wall_footprint(w) for w in house.walls] + [o.footprint() for o in house.objects]
+        self._boxes = np.array([np.r_[p.min(axis=0), p.max(axis=0)] for p in self.obstacles])
         self.twist = Twist()
         self.twist_time = -math.inf
         self.commands = 0
@@ -74,8 +79,12 @@ class FakeRobotAndMap:
         with self.lock:
             if time.monotonic() - self.twist_time > COMMAND_TIMEOUT_S:  # the control node's watchdog: stand still
                 self.twist = Twist()
-            self.base.step(self.twist.linear.x, self.twist.angular.z, 0.02)
-            self.pose = list(self.base.pose)
+            v, w = self.twist.linear.x, self.twist.angular.z
+            x, y, yaw = self.pose
+            dx, dy = v * math.cos(yaw) * 0.02, v * math.sin(yaw) * 0.02
+            x, y = next(((x + a, y + b) for a, b in ((dx, dy), (dx, 0.0), (0.0, dy)) if self._clear(x + a, y + b)),
+                        (x, y))
+            self.pose = [x, y, yaw + w * 0.02]
             x, y, yaw = self.pose
         msg = Odometry()
         msg.header.frame_id, msg.child_frame_id = 'odom', 'base_link'
@@ -83,6 +92,13 @@ class FakeRobotAndMap:
         msg.pose.pose.position.x, msg.pose.pose.position.y = x, y
         msg.pose.pose.orientation.z, msg.pose.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
         self._odom.publish(msg)
+
+    def _clear(self, x: float, y: float) -> bool:
+        """True when the disk at (x, y) keeps clear of every wall and piece of furniture."""
+        r = BODY_WIDTH_M / 2
+        near = np.nonzero((self._boxes[:, 0] - r <= x) & (self._boxes[:, 2] + r >= x) & (self._boxes[:, 1] - r <= y)
+                          & (self._boxes[:, 3] + r >= y))[0]
+        return all(point_polygon_distance((x, y), self.obstacles[i]) >= r for i in near)
 
     def _publish_map(self) -> None:
         with self.lock:
@@ -221,9 +237,10 @@ def test_room_goal_on_the_live_map(live):  # shares the live fixture's robot wit
                key=lambda r: math.dist(pose[:2], ((r['bounds'][0] + r['bounds'][2]) / 2,
                                                   (r['bounds'][1] + r['bounds'][3]) / 2)))
 
-    result = _run_goal(action, f'go to the {room["kind"].replace("_", " ")}', timeout=150)
+    feedback: list = []
+    result = _run_goal(action, f'go to the {room["kind"].replace("_", " ")}', timeout=150, feedback=feedback)
 
-    assert result.success, result.message
+    assert result.success, f'{result.message}\n' + '\n'.join(dict.fromkeys(fb.reasoning for fb in feedback))
     x0, y0, x1, y1 = room['bounds']
     final = result.final_pose.pose.position
     assert x0 <= final.x <= x1 and y0 <= final.y <= y1
