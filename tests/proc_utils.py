@@ -105,16 +105,3 @@ class RosClient(BackgroundNode):
                 return self.messages[topic]
             time.sleep(0.02)
         raise AssertionError(f'{topic}: {len(self.messages[topic])} of {count} messages within {timeout} s')
-
-
-def send_goal(action, goal, feedback_callback=None, timeout: float = 10.0):
-    """Send an action goal and return its accepted-or-rejected handle.
-
-    A goal response lost in transport (seen twice in full test runs on 2026-11-30: the server accepted the goal and its
-    feedback arrived, but the response never did) is answered by sending the goal once more after timeout/2 [s]; the
-    server preempts the first copy. A second loss fails the test."""
-    future = action.send_goal_async(goal, feedback_callback=feedback_callback)
-    if not wait_until(future.done, timeout / 2):
-        future = action.send_goal_async(goal, feedback_callback=feedback_callback)
-        assert wait_until(future.done, timeout / 2), 'no goal response (sent twice)'
-    return future.result()

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from geometry_msgs.msg import Point, Pose, Quaternion, Twist, Vector3
 from nav_msgs.msg import MapMetaData, OccupancyGrid, Odometry
-from proc_utils import NodeProcess, RosClient, next_domain_id, send_goal, wait_until
+from proc_utils import NodeProcess, RosClient, next_domain_id, wait_until
 from rclpy.action import ActionClient
 from std_msgs.msg import Header, String
 
@@ -137,9 +137,10 @@ def decoy(house_json: dict) -> dict:
     return out
 
 
-def _run_goal(action: ActionClient, instruction: str, timeout: float, feedback: list | None = None):
-    handle = send_goal(action, Navigate.Goal(instruction=instruction),
-                       (lambda fb: feedback.append(fb.feedback)) if feedback is not None else None)
+def _run_goal(client: RosClient, action: ActionClient, instruction: str, timeout: float,
+              feedback: list | None = None):
+    handle = client.send_goal(action, Navigate.Goal(instruction=instruction),
+                              (lambda fb: feedback.append(fb.feedback)) if feedback is not None else None, 10.0)
     assert handle.accepted
     result = handle.get_result_async()
     assert wait_until(result.done, timeout), 'no result in time'
@@ -173,13 +174,14 @@ def test_default_inputs_are_mapping_and_the_depth_node_and_ground_truth_is_not_u
             in line, line
         assert 'ground truth' not in line
 
-        no_map = _run_goal(action, 'go to the kitchen', timeout=15)  # sim/scene is latched, map/occupancy is not
+        # sim/scene is latched, map/occupancy is not
+        no_map = _run_goal(client, action, 'go to the kitchen', timeout=15)
 
         assert not no_map.success and 'no occupancy map on map/occupancy' in no_map.message, no_map.message
         assert no_map.path_length == 0.0
 
         world._publish_map()  # now the map is there, but nothing publishes depth/image
-        no_depth = _run_goal(action, 'go to the kitchen', timeout=15)
+        no_depth = _run_goal(client, action, 'go to the kitchen', timeout=15)
 
         assert not no_depth.success and 'no depth on depth/image' in no_depth.message, no_depth.message
         assert no_depth.path_length == 0.0
@@ -195,7 +197,7 @@ def live():
         proc.wait_for_line('navigate ready', timeout=30)
         assert action.wait_for_server(timeout_sec=20)
         assert wait_until(lambda: world.map_publications >= 2, 10)
-        yield proc, world, action
+        yield proc, client, world, action
     finally:
         _stop(proc, client, action)
 
@@ -203,7 +205,7 @@ def live():
 # Back in the default suite: it failed 3 of 7 runs on 2026-11-30 ("no unexplored frontier is left"); with the
 # look-around before exploring, room priors and frontier hysteresis it passed 6 of 6 the next day, under load.
 def test_unseen_object_is_found_by_exploring_the_live_map_not_from_ground_truth(live):
-    proc, world, action = live
+    proc, client, world, action = live
     house = world.house
     with world.lock:
         pose = tuple(world.pose)
@@ -213,7 +215,7 @@ def test_unseen_object_is_found_by_exploring_the_live_map_not_from_ground_truth(
                  key=lambda o: math.dist(o['center'][:2], pose[:2]))
     feedback: list = []
 
-    result = _run_goal(action, f'go to the {target["label"]}', timeout=150, feedback=feedback)
+    result = _run_goal(client, action, f'go to the {target["label"]}', timeout=150, feedback=feedback)
 
     assert result.success, f'{result.message}\n' + '\n'.join(sorted({fb.reasoning for fb in feedback}))
     assert f'#{ID_OFFSET + target["id"]}' in result.message  # the mapping instance, not a sim/scene id
@@ -230,7 +232,7 @@ def test_unseen_object_is_found_by_exploring_the_live_map_not_from_ground_truth(
 
 
 def test_room_goal_on_the_live_map(live):  # shares the live fixture's robot with the test above: inherits its state
-    _proc, world, action = live
+    _proc, client, world, action = live
     with world.lock:
         pose = tuple(world.pose)
     room = max((r for r in world.house['rooms'] if sum(q['kind'] == r['kind'] for q in world.house['rooms']) == 1),
@@ -238,7 +240,7 @@ def test_room_goal_on_the_live_map(live):  # shares the live fixture's robot wit
                                                   (r['bounds'][1] + r['bounds'][3]) / 2)))
 
     feedback: list = []
-    result = _run_goal(action, f'go to the {room["kind"].replace("_", " ")}', timeout=150, feedback=feedback)
+    result = _run_goal(client, action, f'go to the {room["kind"].replace("_", " ")}', timeout=150, feedback=feedback)
 
     assert result.success, f'{result.message}\n' + '\n'.join(dict.fromkeys(fb.reasoning for fb in feedback))
     x0, y0, x1, y1 = room['bounds']

@@ -13,7 +13,7 @@ import time
 import pytest
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
-from proc_utils import NodeProcess, RosClient, next_domain_id, send_goal, wait_until
+from proc_utils import NodeProcess, RosClient, next_domain_id, wait_until
 from rclpy.action import ActionClient
 from std_msgs.msg import String
 
@@ -75,9 +75,10 @@ def _unique_far_object(house, min_distance: float):
     raise AssertionError('no unique object in the house')
 
 
-def _send(action: ActionClient, instruction: str, feedback: list | None = None, timeout: float = 10.0):
-    return send_goal(action, Navigate.Goal(instruction=instruction),
-                     (lambda fb: feedback.append(fb.feedback)) if feedback is not None else None, timeout)
+def _send(client: RosClient, action: ActionClient, instruction: str, feedback: list | None = None,
+          timeout: float = 10.0):
+    return client.send_goal(action, Navigate.Goal(instruction=instruction),
+                            (lambda fb: feedback.append(fb.feedback)) if feedback is not None else None, timeout)
 
 
 def _result(handle, timeout: float):
@@ -108,11 +109,11 @@ def stack():
 
 
 def test_goal_streams_feedback_and_succeeds(stack):
-    proc, _client, robot, action, house = stack
+    proc, client, robot, action, house = stack
     target = min(house.objects, key=lambda o: math.dist(o.center[:2], house.spawn[:2]))
     feedback: list = []
 
-    handle = _send(action, f'go to the {target.color_name} {target.label}', feedback)
+    handle = _send(client, action, f'go to the {target.color_name} {target.label}', feedback)
     result = _result(handle, timeout=40)
 
     assert handle.accepted
@@ -130,10 +131,10 @@ def test_goal_streams_feedback_and_succeeds(stack):
 
 
 def test_empty_and_unparseable_goals_are_rejected_with_a_reason(stack):
-    proc, _client, _robot, action, _house = stack
+    proc, client, _robot, action, _house = stack
 
-    empty = _send(action, '   ')
-    nonsense = _send(action, 'go to the moon')
+    empty = _send(client, action, '   ')
+    nonsense = _send(client, action, 'go to the moon')
 
     assert not empty.accepted and not nonsense.accepted
     proc.wait_for_line(r'rejected navigate goal .*the instruction is empty', timeout=5)
@@ -141,10 +142,10 @@ def test_empty_and_unparseable_goals_are_rejected_with_a_reason(stack):
 
 
 def test_cancel_stops_cmd_vel_within_half_a_second(stack):
-    proc, _client, robot, action, house = stack
+    proc, client, robot, action, house = stack
     far = _unique_far_object(house, 3.0)
     sent = time.monotonic()
-    handle = _send(action, f'go to the {far.label}')
+    handle = _send(client, action, f'go to the {far.label}')
     assert handle.accepted
     assert wait_until(lambda: any(t > sent and abs(v) > 0.05 for t, v, _ in robot.commands[-5:]), 10), 'never moved'
 
@@ -169,14 +170,14 @@ def test_cancel_stops_cmd_vel_within_half_a_second(stack):
 
 
 def test_new_goal_preempts_the_old_one(stack):
-    _proc, _client, _robot, action, house = stack
+    _proc, client, _robot, action, house = stack
     far = _unique_far_object(house, 3.0)
-    first = _send(action, f'go to the {far.label}')
+    first = _send(client, action, f'go to the {far.label}')
     assert first.accepted
     time.sleep(1.0)
 
     near = min(house.objects, key=lambda o: math.dist(o.center[:2], house.spawn[:2]))
-    second = _send(action, f'go to the {near.color_name} {near.label}')
+    second = _send(client, action, f'go to the {near.color_name} {near.label}')
     first_result = _result(first, timeout=5)
     second_result = _result(second, timeout=40)
 
@@ -198,7 +199,7 @@ def test_no_controller_means_no_motion_and_a_clear_result():
         proc.wait_for_line('navigate ready', timeout=30)
         assert action.wait_for_server(timeout_sec=20)
 
-        handle = _send(action, 'go to the kitchen')
+        handle = _send(client, action, 'go to the kitchen')
         result = _result(handle, timeout=15)
 
         assert handle.accepted

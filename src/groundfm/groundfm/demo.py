@@ -140,10 +140,8 @@ class _Observer:
             if line and not self.quiet:
                 print(line, flush=True)
 
-        goal_future = client.send_goal_async(Navigate.Goal(instruction=instruction, timeout_s=float(timeout_s)),
-                                             feedback_callback=on_feedback)
-        self.wait('the goal to be accepted', goal_future.done, 30.0)
-        handle = goal_future.result()
+        handle = self._background.send_goal(client, Navigate.Goal(instruction=instruction, timeout_s=float(timeout_s)),
+                                            on_feedback, timeout=30.0)
         if not handle.accepted:
             raise RuntimeError(f'the navigation node rejected {instruction!r} (see its log for the reason)')
         result_future = handle.get_result_async()

@@ -1,10 +1,15 @@
 """An rclpy node with its own context, spun on a background thread: for CLIs, the demo, benchmarks and tests."""
 
 import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import rclpy
 from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, ShutdownException, SingleThreadedExecutor
+
+T = TypeVar('T')
 
 
 class BackgroundNode:
@@ -34,6 +39,37 @@ class BackgroundNode:
                 if self._closing.is_set() or not self.context.ok():
                     return
                 self.node.get_logger().error(f'callback failed: {type(err).__name__}: {err}')
+
+    def run_on_spin_thread(self, fn: Callable[..., T], *args, timeout: float = 10.0, **kwargs) -> T:
+        """Call fn(*args, **kwargs) on the spin thread, between callbacks, and return its result.
+
+        Send action goals this way. rclpy 9.1.2's ActionClient.send_goal_async registers the future it returns only
+        after releasing its lock, so a goal response taken by a concurrently spinning executor in that window completes
+        a future nobody holds, and the caller waits forever (seen in CI as feedback flowing for a goal whose acceptance
+        never came; rclpy#1123). On the spin thread, no response can be taken in between.
+        """
+        if threading.current_thread() is self._thread:
+            return fn(*args, **kwargs)
+        task = self._executor.create_task(fn, *args, **kwargs)
+        deadline = time.monotonic() + timeout
+        while not task.done():
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                task.cancel()
+                name = getattr(fn, '__name__', repr(fn))
+                raise TimeoutError(f'{name} did not run on the spin thread within {timeout:g} s')
+            time.sleep(0.002)
+        return task.result()
+
+    def send_goal(self, client, goal, feedback_callback=None, timeout: float = 30.0):
+        """Send `goal` with the action `client` (on this node) and wait for the server's answer; returns the goal
+        handle, accepted or not. Raises TimeoutError when no answer comes within timeout [s]."""
+        future = self.run_on_spin_thread(client.send_goal_async, goal, feedback_callback=feedback_callback)
+        deadline = time.monotonic() + timeout
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f'no answer to the goal within {timeout:g} s')
+            time.sleep(0.01)
+        return future.result()
 
     def close(self) -> None:
         """Stop spinning, destroy the node and shut the context down."""
