@@ -273,6 +273,7 @@ def test_an_unseen_target_is_searched_for_room_by_room_then_at_frontiers():
     assert all_seen.exploring and all_seen.action == 'explore 3.00 3.00'  # every room seen: frontiers
     assert here_unseen.action == 'explore 3.00 3.00'  # the room it stands in comes first, at its frontiers
     assert here_looked.action == 'explore room kitchen'  # ... unless it looked around in it already
+    assert 'searched living_room (50% of its floor seen)' in here_looked.think  # how much of it the map has
 
 
 def test_an_unseen_room_bound_object_is_searched_for_in_its_room_first():

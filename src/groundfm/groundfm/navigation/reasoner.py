@@ -337,8 +337,9 @@ def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(), room
     left = [r for r in scene.rooms if not searched(r) and r is not here]
     if refs and left and room_coverage is not None and (here is None or searched(here)):
         room = nearest(left)
-        return room, (f'It could be in any room; I have searched {here.name if here else "this area"}, and the '
-                      f'nearest room not searched yet is {room.name}, so search it next.' + _again(room, deferred))
+        done = f'{here.name} ({coverage.get(here.name, 0.0):.0%} of its floor seen)' if here else 'this area'
+        return room, (f'It could be in any room; I have searched {done}, and the nearest room not searched yet is '
+                      f'{room.name}, so search it next.' + _again(room, deferred))
     return None, ''
 
 
