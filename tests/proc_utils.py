@@ -9,6 +9,9 @@ import threading
 import time
 from collections import defaultdict
 
+import numpy as np
+
+from groundfm.navigation.local import BODY_WIDTH_M
 from groundfm.ros.background import BackgroundNode
 from groundfm.ros.domain import lease_domain_id
 
@@ -105,3 +108,31 @@ class RosClient(BackgroundNode):
                 return self.messages[topic]
             time.sleep(0.02)
         raise AssertionError(f'{topic}: {len(self.messages[topic])} of {count} messages within {timeout} s')
+
+
+class DiskBody:
+    """A test robot's body in a house: a disk of the body's width. A unicycle step that would bring its centre nearer
+    than that to a wall or a piece of furniture slides along one axis or is dropped; turning is always free. A late
+    cmd_vel on a loaded machine then cannot drive a fake robot into an obstacle, from where no path leads out."""
+
+    def __init__(self, house) -> None:
+        from groundfm.sim.house import wall_footprint
+
+        self.obstacles = [wall_footprint(w) for w in house.walls] + [o.footprint() for o in house.objects]
+        self._boxes = np.array([np.r_[p.min(axis=0), p.max(axis=0)] for p in self.obstacles])
+
+    def step(self, pose, v: float, w: float, dt: float) -> list[float]:
+        """The pose [x, y, yaw] after dt [s] at v [m/s] and w [rad/s]."""
+        x, y, yaw = pose
+        dx, dy = v * np.cos(yaw) * dt, v * np.sin(yaw) * dt
+        x, y = next(((x + a, y + b) for a, b in ((dx, dy), (dx, 0.0), (0.0, dy)) if self.clear(x + a, y + b)), (x, y))
+        return [float(x), float(y), yaw + w * dt]
+
+    def clear(self, x: float, y: float) -> bool:
+        """True when the disk at (x, y) keeps clear of every wall and piece of furniture."""
+        from groundfm.sim.house import point_polygon_distance
+
+        r = BODY_WIDTH_M / 2
+        near = np.nonzero((self._boxes[:, 0] - r <= x) & (self._boxes[:, 2] + r >= x) & (self._boxes[:, 1] - r <= y)
+                          & (self._boxes[:, 3] + r >= y))[0]
+        return all(point_polygon_distance((x, y), self.obstacles[i]) >= r for i in near)

@@ -17,19 +17,17 @@ import threading
 import time
 from array import array
 
-import numpy as np
 import pytest
 from geometry_msgs.msg import Point, Pose, Quaternion, Twist, Vector3
 from nav_msgs.msg import MapMetaData, OccupancyGrid, Odometry
-from proc_utils import NodeProcess, RosClient, next_domain_id, wait_until
+from proc_utils import DiskBody, NodeProcess, RosClient, next_domain_id, wait_until
 from rclpy.action import ActionClient
 from std_msgs.msg import Header, String
 
 from groundfm.bench.revealed_map import RevealedMap
-from groundfm.navigation.local import BODY_WIDTH_M
 from groundfm.ros import qos
 from groundfm.ros.convert import stamp_from_seconds
-from groundfm.sim.house import House, generate_house, point_polygon_distance, wall_footprint
+from groundfm.sim.house import House, generate_house, point_polygon_distance
 from groundfm_interfaces.action import Navigate
 from groundfm_interfaces.msg import Object3D, Object3DArray
 
@@ -50,8 +48,7 @@ class FakeRobotAndMap:
         self.house = house_json = house.to_json()
         spawn = house_json['spawn']
         self.pose = [spawn['x'], spawn['y'], spawn['yaw']]
-        self.obstacles = [wall_footprint(w) for w in house.walls] + [o.footprint() for o in house.objects]
-        self._boxes = np.array([np.r_[p.min(axis=0), p.max(axis=0)] for p in self.obstacles])
+        self.body = DiskBody(house)
         self.twist = Twist()
         self.twist_time = -math.inf
         self.commands = 0
@@ -79,12 +76,7 @@ class FakeRobotAndMap:
         with self.lock:
             if time.monotonic() - self.twist_time > COMMAND_TIMEOUT_S:  # the control node's watchdog: stand still
                 self.twist = Twist()
-            v, w = self.twist.linear.x, self.twist.angular.z
-            x, y, yaw = self.pose
-            dx, dy = v * math.cos(yaw) * 0.02, v * math.sin(yaw) * 0.02
-            x, y = next(((x + a, y + b) for a, b in ((dx, dy), (dx, 0.0), (0.0, dy)) if self._clear(x + a, y + b)),
-                        (x, y))
-            self.pose = [x, y, yaw + w * 0.02]
+            self.pose = self.body.step(self.pose, self.twist.linear.x, self.twist.angular.z, 0.02)
             x, y, yaw = self.pose
         msg = Odometry()
         msg.header.frame_id, msg.child_frame_id = 'odom', 'base_link'
@@ -92,13 +84,6 @@ class FakeRobotAndMap:
         msg.pose.pose.position.x, msg.pose.pose.position.y = x, y
         msg.pose.pose.orientation.z, msg.pose.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
         self._odom.publish(msg)
-
-    def _clear(self, x: float, y: float) -> bool:
-        """True when the disk at (x, y) keeps clear of every wall and piece of furniture."""
-        r = BODY_WIDTH_M / 2
-        near = np.nonzero((self._boxes[:, 0] - r <= x) & (self._boxes[:, 2] + r >= x) & (self._boxes[:, 1] - r <= y)
-                          & (self._boxes[:, 3] + r >= y))[0]
-        return all(point_polygon_distance((x, y), self.obstacles[i]) >= r for i in near)
 
     def _publish_map(self) -> None:
         with self.lock:

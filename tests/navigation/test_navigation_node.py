@@ -13,7 +13,7 @@ import time
 import pytest
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
-from proc_utils import NodeProcess, RosClient, next_domain_id, wait_until
+from proc_utils import DiskBody, NodeProcess, RosClient, next_domain_id, wait_until
 from rclpy.action import ActionClient
 from std_msgs.msg import String
 
@@ -27,10 +27,13 @@ NODE_ARGS = ('--ros-args', '-p', 'use_depth:=false', '-p', 'use_ground_truth_sce
 
 
 class FakeRobot:
-    """Integrates the latest cmd_vel (unicycle) and publishes odom; records every cmd_vel with its wall time."""
+    """Integrates the latest cmd_vel (unicycle; the body a disk that cannot enter walls or furniture) and publishes
+    odom; records every cmd_vel with its wall time. Without collisions, a late cmd_vel on a loaded machine once drove it
+    into furniture, and the module's later tests, which share the robot, found no path out."""
 
     def __init__(self, client: RosClient, house, drive: bool = True) -> None:
         self.pose = list(house.spawn)
+        self.body = DiskBody(house)
         self.twist = Twist()
         self.commands: list[tuple[float, float, float]] = []  # (wall time, v, w)
         self.lock = threading.Lock()
@@ -49,9 +52,7 @@ class FakeRobot:
 
     def _step(self) -> None:
         with self.lock:
-            v, w = self.twist.linear.x, self.twist.angular.z
-            x, y, yaw = self.pose
-            self.pose = [x + v * math.cos(yaw) * 0.02, y + v * math.sin(yaw) * 0.02, yaw + w * 0.02]
+            self.pose = self.body.step(self.pose, self.twist.linear.x, self.twist.angular.z, 0.02)
             x, y, yaw = self.pose
         msg = Odometry()
         msg.header.frame_id, msg.child_frame_id = 'odom', 'base_link'

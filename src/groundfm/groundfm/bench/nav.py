@@ -717,12 +717,11 @@ def _write_map(folder: str, name: str, msg) -> None:
     from pathlib import Path
 
     from groundfm.io import atomic_write_bytes
+    from groundfm.ros.convert import occupancy_grid_to_numpy
 
-    info = msg.info
+    cells, origin, resolution = occupancy_grid_to_numpy(msg)
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, occupancy=np.asarray(msg.data, np.int8).reshape(info.height, info.width),
-                        origin=np.array([info.origin.position.x, info.origin.position.y]),
-                        resolution=np.array(info.resolution))
+    np.savez_compressed(buffer, occupancy=cells, origin=np.array(origin), resolution=np.array(resolution))
     atomic_write_bytes(Path(folder) / f'episode_{name}_map.npz', buffer.getvalue())
 
 

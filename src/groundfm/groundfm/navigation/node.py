@@ -45,7 +45,7 @@ from groundfm.navigation.planner import Grid, grid_from_house
 from groundfm.navigation.reasoner import ObjectNode, RoomNode, SceneGraph
 from groundfm.navigation.trail import Trail
 from groundfm.ros import qos
-from groundfm.ros.convert import image_to_numpy, seconds_from_stamp, stamp_from_seconds
+from groundfm.ros.convert import image_to_numpy, occupancy_grid_to_numpy, seconds_from_stamp, stamp_from_seconds
 from groundfm.ros.entry import run_node
 from groundfm.ros.params import declare_parameters
 from groundfm.ros.tf import TransformListener
@@ -165,19 +165,17 @@ class NavigationNode(Node):
             self._pose_wall = time.monotonic()
 
     def _on_map(self, msg: OccupancyGrid) -> None:
-        info = msg.info
-        data = np.asarray(msg.data, np.int8).reshape(info.height, info.width)
-        origin = (info.origin.position.x, info.origin.position.y)
+        data, origin, resolution = occupancy_grid_to_numpy(msg)
         stamp = seconds_from_stamp(msg.header.stamp) if msg.header.stamp.sec else self._now()
         with self._lock:
             same = self._grid
-            if (same is not None and same.origin == origin and same.resolution == info.resolution
+            if (same is not None and same.origin == origin and same.resolution == resolution
                     and same.data.shape == data.shape and np.array_equal(same.data, data)):
                 # Mapping re-stamps an unchanged map while no keyframe arrives: keep the same Grid object, so the
                 # navigator's costmap and path caches stay valid, and only move its time forward.
                 same.stamp = stamp
                 return
-        self._set_grid(Grid(data, origin, info.resolution, stamp))
+        self._set_grid(Grid(data, origin, resolution, stamp))
 
     def _set_grid(self, grid: Grid) -> None:
         with self._lock:

@@ -146,3 +146,11 @@ def point_cloud_to_numpy(msg) -> np.ndarray:
         raise ValueError(f'expected float32 x, y, z fields first, got {names}')
     raw = np.frombuffer(msg.data, dtype=np.uint8).reshape(-1, msg.point_step)[:, :12]
     return raw.copy().view(np.float32).reshape(-1, 3)
+
+
+def occupancy_grid_to_numpy(msg) -> tuple[np.ndarray, tuple[float, float], float]:
+    """nav_msgs/OccupancyGrid -> (cells (height, width) int8: -1 unknown, 0..100 occupancy; origin (x, y) [m] of cell
+    (0, 0)'s corner; resolution [m])."""
+    info = msg.info
+    cells = np.asarray(msg.data, np.int8).reshape(info.height, info.width)
+    return cells, (info.origin.position.x, info.origin.position.y), float(info.resolution)
