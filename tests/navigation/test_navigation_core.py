@@ -294,6 +294,7 @@ def test_an_unseen_room_bound_object_is_searched_for_in_its_room_first():
     scene.objects = [o for o in scene.objects if o.label != 'table']
     fresh = Observation((5.0, 1.0, 0.0), (5.0, 1.0), frontiers)
     assert named.decide(scene, fresh).action == 'explore room living_room'  # named, though the kitchen is nearer
+    obs.unseen_beside = {1: None, 2: None}  # all around both chairs is seen, and no bed is there
     assert SlowSystem(parse_instruction('go to the chair next to the bed')).decide(scene, obs).action == \
         'explore room kitchen'  # the bed's room (bedroom) is not in this scene: any room not looked around in
 
@@ -329,7 +330,8 @@ def test_with_the_anchor_seen_but_no_candidate_near_it_it_looks_around_the_ancho
     scene.objects.append(ObjectNode(9, 'desk', 'brown', (1.0, 7.0, 0.4), (1.3, 0.65, 0.75)))  # chairs are 4+ m away
     slow = SlowSystem(parse_instruction('walk to the chair next to the desk'))
     obs = Observation((1.0, 1.0, 0.0), (1.0, 1.0), [Frontier((3.0, 3.0), 40)],
-                      room_coverage={'living_room': 0.9, 'kitchen': 0.9})
+                      room_coverage={'living_room': 0.9, 'kitchen': 0.9},
+                      unseen_beside={1: None, 2: None, 9: (1.0, 7.0)})  # the floor round the chairs is all seen
 
     near = slow.decide(scene, obs)
     slow.mark_frontier_visited(near.target.center)
@@ -341,6 +343,36 @@ def test_with_the_anchor_seen_but_no_candidate_near_it_it_looks_around_the_ancho
     assert after.action == 'explore 3.00 3.00'  # looked around it already (and no office in this scene): frontiers
 
 
+def test_with_a_candidate_seen_but_no_anchor_near_it_it_looks_around_the_candidate():
+    scene = _scene()
+    scene.objects.append(ObjectNode(9, 'shelf', 'brown', (1.0, 6.5, 0.9), (1.0, 0.33, 1.9)))  # seen from afar
+    scene.objects.append(ObjectNode(10, 'box', 'brown', (6.5, 6.5, 0.2), (0.5, 0.4, 0.4)))  # a box, 5 m from it
+    slow = SlowSystem(parse_instruction('walk to the shelf next to the box'))
+    obs = Observation((5.0, 5.0, 0.0), (5.0, 5.0), [Frontier((3.0, 3.0), 40)],
+                      room_coverage={'living_room': 0.9, 'kitchen': 0.9}, unseen_beside={9: (1.0, 6.0), 10: (6.5, 6.0)})
+
+    box = slow.decide(scene, obs)
+    slow.mark_frontier_visited(box.target.center)  # looked around the box: no shelf beside it
+    elsewhere = slow.decide(scene, obs)  # the shelf is in the living room, the robot in the kitchen
+    obs.pose = (2.0, 5.0, 0.0)  # walked into the living room
+    shelf = slow.decide(scene, obs)
+    slow.mark_frontier_visited(shelf.target.center)
+    obs.unseen_beside = {9: None, 10: None}
+    after = slow.decide(scene, obs)
+
+    assert box.action == 'explore object 10' and 'The shelf should be next to a box' in box.think  # the anchor first
+    assert elsewhere.action == 'explore 3.00 3.00', elsewhere.think  # not a detour to another room for it ...
+    assert shelf.action == 'explore object 9', shelf.think  # ... but in its room: the box may be hidden beside it
+    assert 'A box should be next to the shelf: look around shelf #9' in shelf.think
+    assert after.action == 'explore 3.00 3.00'  # both ends looked around: on to the frontiers
+    fresh = Observation((1.0, 1.0, 0.0), (1.0, 1.0), [Frontier((3.0, 3.0), 40)],
+                        room_coverage={'living_room': 0.9, 'kitchen': 0.1}, unseen_beside={9: (1.0, 6.0)})
+    fridge = SlowSystem(parse_instruction('walk to the shelf next to the fridge')).decide(scene, fresh)
+    lamp = SlowSystem(parse_instruction('walk to the shelf next to the lamp')).decide(scene, fresh)
+    assert fridge.action == 'explore room kitchen', fridge.think  # a fridge is usually in a kitchen: that room first
+    assert lamp.action == 'explore object 9', lamp.think  # a lamp has no usual room: the shelf it saw
+
+
 def test_a_candidate_a_metre_and_more_from_the_anchor_is_taken_only_when_nothing_is_left_to_search():
     scene = _scene()
     # A grey chair 1.2 m from a desk (footprint to footprint): not "next to" it, unless nothing else turns up.
@@ -350,9 +382,11 @@ def test_a_candidate_a_metre_and_more_from_the_anchor_is_taken_only_when_nothing
     slow = SlowSystem(goal)
     slow.mark_frontier_visited((1.0, 7.0))  # looked around the desk already
 
-    first = slow.decide(scene, Observation((1.0, 1.0, 0.0), (1.0, 1.0), [Frontier((3.0, 3.0), 40)]))  # not looked
-    # around in the living room yet: explores its frontiers before other rooms
-    last = slow.decide(scene, Observation((1.0, 1.0, 0.0), (1.0, 1.0), []))
+    seen = {1: None, 2: None, 9: None, 10: None}  # the floor round every chair and the desk is all seen
+    first = slow.decide(scene, Observation((1.0, 1.0, 0.0), (1.0, 1.0), [Frontier((3.0, 3.0), 40)],
+                                           unseen_beside=seen))  # not looked around in the living room yet:
+    # explores its frontiers before other rooms
+    last = slow.decide(scene, Observation((1.0, 1.0, 0.0), (1.0, 1.0), [], unseen_beside=seen))
 
     assert first.exploring and first.action == 'explore 3.00 3.00', first.think
     assert last.action == 'goto object 10' and 'Nothing is left to search' in last.think, last.think
@@ -1129,7 +1163,7 @@ def test_the_slow_system_walks_round_an_anchor_whose_far_side_is_unseen():
 
     assert up_to.action == 'explore object 9', up_to.think  # first walk up to it and look around
     assert behind.exploring and behind.action == 'explore 1.20 7.80', behind.think  # then look behind it
-    assert 'beside #9 is not all seen' in behind.think
+    assert 'beside desk #9 is not all seen' in behind.think
     assert after.action == 'explore 3.00 3.00'  # been there: on to the frontiers
     assert seen.action == 'explore 3.00 3.00'  # all around the desk is seen from afar and no chair is there
 

@@ -207,11 +207,11 @@ class Navigator:
             frontiers = find_frontiers(grid, self.cfg.min_frontier_cells, costs)
             coverage = {room.name: known_fraction(grid, room.bounds) for room in scene.rooms}
             walk = {room.name: room_path_cost(grid, costs, room.bounds) for room in scene.rooms}
-            anchor = self.slow.goals[min(self.slow.step, len(self.slow.goals) - 1)].anchor
-            if anchor is not None and anchor.kind == 'object':
+            goal = self.slow.goals[min(self.slow.step, len(self.slow.goals) - 1)]
+            if goal.anchor is not None and goal.anchor.kind == 'object':  # relational: both ends may be searched
                 rooms = {room.name: room.bounds for room in scene.rooms}
                 unseen = {o.id: self._unseen_beside(grid, o, costs, rooms.get(scene.room_of(o)), pose)
-                          for o in scene.objects if o.label == anchor.label}
+                          for o in scene.objects if o.label in (goal.anchor.label, goal.target.label)}
         with self._lock:
             looked = tuple(sorted(self._looked_in))
         obs = Observation(tuple(pose), self.start, frontiers, room_coverage=coverage, room_path_costs=walk,
@@ -261,8 +261,9 @@ class Navigator:
         return decision
 
     def _unseen_beside(self, grid: Grid, obj, costs: np.ndarray, room, pose) -> tuple[float, float] | None:
-        """planner.unseen_beside for an anchor object, worth the walk from pose; an anchor whose unseen floor was once
-        too far round to be worth it stays searched for this goal (else the choice flips as the robot moves)."""
+        """planner.unseen_beside for an object at either end of a relation, worth the walk from pose; one whose unseen
+        floor was once too far round to be worth it stays searched for this goal (else the choice flips as the robot
+        moves)."""
         if obj.id in self._not_worth:
             return None
         point = unseen_beside(grid, obj.footprint(), NEAR_M, costs, room, robot_xy=pose[:2])

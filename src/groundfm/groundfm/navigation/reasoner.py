@@ -28,6 +28,7 @@ NEAR_M = 1.0  # 'next to' / 'near': footprints within this distance of the ancho
 NEAR_LOOSE_M = 1.5  # ... or within this, once nothing is left to search (mapped boxes can be off) [m]
 SEARCHED_M = 0.75  # a room counts as searched once an explored point lies this close to its centre [m]
 ROOM_SEARCHED_FRACTION = 0.7  # ... or once the map has observed this fraction of its floor
+CANDIDATES_SEARCHED = 2  # a relational step looks around at most this many target candidates for their anchor
 ROOM_SWITCH_M = 2.0  # the room being searched for stays the choice unless another is this much cheaper to reach [m]
 # Common-sense places of strongly room-bound classes, as a language model would know them (written here, not read from
 # the sim). Classes found in many rooms (chair, table, lamp, plant, box, shelf, cabinet) have no prior.
@@ -193,13 +194,9 @@ def ground(goal: SubGoal, scene: SceneGraph, robot_xy, start_xy, near_m: float =
         return point_target('door', f'door: {door.rooms[0]}/{door.rooms[1]}', door.center, str(door.index)), (
             f'The nearest matching doorway is between {door.rooms[0]} and {door.rooms[1]}, '
             f'{math.dist(door.center, robot_xy):.1f} m away.')
-    candidates = [o for o in scene.objects if o.label == ref.label and (not ref.color or colour_matches(o, ref.color))]
-    if ref.color and candidates:  # the best colour match first: named exactly, else ranked highest by measured colour
-        best = min(colour_rank(o, ref.color) for o in candidates)
-        candidates = [o for o in candidates if colour_rank(o, ref.color) == best]
+    candidates = _candidates(ref, scene)
     what = f'{ref.color} {ref.label}'.strip()
     if ref.room:
-        candidates = [o for o in candidates if _room_kind(scene, scene.room_of(o)) == ref.room]
         what += f' in the {ref.room.replace("_", " ")}'
     if not candidates:
         return None, f'I have not seen a {what} yet.'
@@ -219,6 +216,18 @@ def ground(goal: SubGoal, scene: SceneGraph, robot_xy, start_xy, near_m: float =
     else:
         obj = min(candidates, key=lambda o: math.dist(o.center[:2], robot_xy))
     return object_target(obj), f'{note}; the nearest is #{obj.id}, {math.dist(obj.center[:2], robot_xy):.1f} m away.'
+
+
+def _candidates(ref: Referent, scene: SceneGraph) -> list[ObjectNode]:
+    """The objects an object referent may mean: its label, the best colour match among them (named exactly, else
+    ranked highest by measured colour) and its room, if named."""
+    candidates = [o for o in scene.objects if o.label == ref.label and (not ref.color or colour_matches(o, ref.color))]
+    if ref.color and candidates:
+        best = min(colour_rank(o, ref.color) for o in candidates)
+        candidates = [o for o in candidates if colour_rank(o, ref.color) == best]
+    if ref.room:
+        candidates = [o for o in candidates if _room_kind(scene, scene.room_of(o)) == ref.room]
+    return candidates
 
 
 COLOUR_RANKS = 2  # a measured colour matches the palette names it ranks this high for (shading-invariant)
@@ -261,25 +270,31 @@ def _ground_room(ref: Referent, scene: SceneGraph, robot_xy) -> tuple[Target | N
     return None, f'I do not know where the {nice} is yet.'
 
 
-def anchor_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(),
+def object_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(),
                      unseen=None) -> tuple[ObjectNode | None, tuple[float, float] | None]:
-    """For a relational sub-goal whose anchor is in view but no candidate is near it: the nearest anchor instance to
-    search (the target should be next to it) and where to walk, else (None, None). unseen maps anchor ids to where the
-    unobserved floor beside them is (None: all seen; Observation.unseen_beside); without it every anchor counts as
-    unseen there. An anchor not approached yet (no explored point near its centre) gets point None: walk up to it and
-    look around. One approached already is searched again from its unseen point (e.g. the far side of a desk), once:
-    after that it counts as searched."""
-    ref = goal.anchor
-    if ref is None or ref.kind != 'object':
+    """For a relational sub-goal that no seen pair satisfies yet: the nearest object to search beside and where to
+    walk, else (None, None). Both ends of the relation count: an anchor in view (the target should be next to it) and
+    a target candidate in view (its anchor should be next to it, e.g. a shelf seen from afar with the box beside it
+    hidden). unseen maps object ids to where the unobserved floor beside them is (None: all seen;
+    Observation.unseen_beside); without it every object counts as unseen there.
+
+    Anchors come first, nearest first: an anchor is usually the larger, rarer object. One not approached yet (no
+    explored point near its centre) gets point None: walk up to it and look around. One approached already is
+    searched again from its unseen point (e.g. the far side of a desk), once: after that it counts as searched. Then
+    the nearest candidate in the robot's room not approached yet, walked up to once, until CANDIDATES_SEARCHED have
+    been."""
+    if goal.anchor is None or goal.anchor.kind != 'object' or goal.target.kind != 'object':
         return None, None
+    ref = goal.anchor
+    anchors = [o for o in scene.objects if o.label == ref.label and (not ref.color or colour_matches(o, ref.color))]
+    anchor_ids = {o.id for o in anchors}
+    candidates = [o for o in _candidates(goal.target, scene) if o.id not in anchor_ids]
 
     def near_explored(xy) -> bool:
         return any(math.dist(xy, v) < SEARCHED_M for v in explored)
 
     todo = {}
-    for o in scene.objects:
-        if o.label != ref.label or (ref.color and not colour_matches(o, ref.color)):
-            continue
+    for o in anchors:
         point = unseen.get(o.id) if unseen is not None else o.center[:2]
         if point is None:
             continue  # all around it is seen, and the target is not there
@@ -288,14 +303,22 @@ def anchor_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(),
             todo[o.id] = (o, None)
         elif unseen is not None and visits < 2 and not near_explored(point):
             todo[o.id] = (o, point)
-    if not todo:
+    if todo:
+        return min(todo.values(), key=lambda pair: math.dist(pair[0].center[:2], robot_xy))
+    # Candidates are often many (chairs): each is walked up to once, only the first few, and only in the room the
+    # robot stands in (looking beside them is part of searching it; one elsewhere is often a detour).
+    if sum(near_explored(o.center[:2]) for o in candidates) >= CANDIDATES_SEARCHED:
         return None, None
-    return min(todo.values(), key=lambda pair: math.dist(pair[0].center[:2], robot_xy))
+    here = scene.room_at(robot_xy)
+    todo = [o for o in candidates if not near_explored(o.center[:2])
+            and (unseen is None or unseen.get(o.id) is not None)
+            and (here is None or scene.room_of(o) == here.name)]
+    return (min(todo, key=lambda o: math.dist(o.center[:2], robot_xy)), None) if todo else (None, None)
 
 
 def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(), room_coverage=None,
                    looked_around=(), room_path_costs=None, deferred=(),
-                   current: str = '') -> tuple[RoomNode | None, str]:
+                   current: str = '', any_room: bool = True) -> tuple[RoomNode | None, str]:
     """The room to walk to next to search for the sub-goal's unseen object, with a one-sentence reason: the nearest
     room not searched yet where it is likely to be (the room the instruction names, 'the table in the kitchen', else a
     common-sense prior for its class or its anchor's class); else, once the room the robot stands in is searched, the
@@ -306,7 +329,8 @@ def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(), room
     once an explored point lies near its centre (it walked in to search it before). Nearest means the cheapest path
     into it (room_path_costs, name -> [m]) where the map has one, else the straight line. Rooms in deferred (names:
     the way into them failed once) come after every other room not searched yet. The room being walked to (current,
-    by name) stays the nearest unless another is ROOM_SWITCH_M cheaper, so map noise does not flip the choice."""
+    by name) stays the nearest unless another is ROOM_SWITCH_M cheaper, so map noise does not flip the choice. With
+    any_room False, only a likely room is returned."""
     here = scene.room_at(robot_xy)
     coverage = room_coverage or {}
 
@@ -334,7 +358,7 @@ def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(), room
             where = (f'the instruction puts it in the {room.kind.replace("_", " ")}' if ref.room else
                      f'a {ref.label} is usually in a {room.kind.replace("_", " ")}')
             return room, f'Since {where}, search {room.name} first.' + _again(room, deferred)
-    left = [r for r in scene.rooms if not searched(r) and r is not here]
+    left = [r for r in scene.rooms if not searched(r) and r is not here] if any_room else []
     if refs and left and room_coverage is not None and (here is None or searched(here)):
         room = nearest(left)
         done = f'{here.name} ({coverage.get(here.name, 0.0):.0%} of its floor seen)' if here else 'this area'
@@ -496,17 +520,25 @@ class RuleReasoner:
             dist = target.distance(xy)
             return format_output(f'{head} {why} It is {dist:.1f} m away in a straight line; go there.',
                                  f'goto {target.kind} {target.ref}')
-        anchor, point = anchor_to_search(goal, scene, xy, obs.visited_frontiers, obs.unseen_beside)
-        if anchor is not None:
-            should = f'The {goal.target.describe()} should be next to a {goal.anchor.describe()}'
+        room_args = (goal, scene, xy, obs.visited_frontiers, obs.room_coverage, obs.looked_around,
+                     obs.room_path_costs, obs.deferred_rooms, obs.current_room)
+        end, point = object_to_search(goal, scene, xy, obs.visited_frontiers, obs.unseen_beside)
+        is_anchor = end is not None and end.label == goal.anchor.label
+        # A target candidate's surroundings come after a room where the target or its anchor is likely to be.
+        room, reason = room_to_search(*room_args, any_room=False) if end is not None and not is_anchor else (None, '')
+        if end is not None and (is_anchor or room is None):
+            if is_anchor:
+                should = f'The {goal.target.describe()} should be next to a {goal.anchor.describe()}'
+            else:
+                should = f'A {goal.anchor.describe()} should be next to the {goal.target.describe()}'
             if point is not None:
-                return format_output(f'{head} {why} {should}, and the floor beside #{anchor.id} is not all seen yet: '
-                                     f'look from ({point[0]:.1f}, {point[1]:.1f}).',
+                return format_output(f'{head} {why} {should}, and the floor beside {end.label} #{end.id} is not all '
+                                     f'seen yet: look from ({point[0]:.1f}, {point[1]:.1f}).',
                                      f'explore {point[0]:.2f} {point[1]:.2f}')
-            return format_output(f'{head} {why} {should}: look around #{anchor.id}, '
-                                 f'{math.dist(anchor.center[:2], xy):.1f} m away.', f'explore object {anchor.id}')
-        room, reason = room_to_search(goal, scene, xy, obs.visited_frontiers, obs.room_coverage, obs.looked_around,
-                                      obs.room_path_costs, obs.deferred_rooms, obs.current_room)
+            return format_output(f'{head} {why} {should}: look around {end.label} #{end.id}, '
+                                 f'{math.dist(end.center[:2], xy):.1f} m away.', f'explore object {end.id}')
+        if room is None:
+            room, reason = room_to_search(*room_args)
         if room is not None:
             return format_output(f'{head} {why} {reason} Walk into it and look around.', f'explore room {room.name}')
         from groundfm.navigation.planner import select_frontier
