@@ -700,7 +700,9 @@ class Navigator:
                 self._want_slow = True
                 rescan = self._scan_xy is None or math.dist(self._scan_xy, pose[:2]) > SCAN_SPACING_M
                 if decision.target.kind in ('search', 'near') and rescan:  # where the target should be: look around
-                    self._start_scan(decision, pose, f' In {decision.target.ref}: look around.')
+                    where = f'In {decision.target.ref}' if decision.target.kind == 'search' else \
+                        f'Beside {decision.target.name.removeprefix("near: ")}'
+                    self._start_scan(decision, pose, f' {where}: look around.')
                     self._want_slow = False
             return self._stop('frontier reached; looking again', dt)
         self.slow.advance()
