@@ -36,8 +36,9 @@ class NodeProcess:
 
     def __init__(self, args: list[str], env: dict | None = None) -> None:
         self.lines: list[str] = []
+        env = dict(env or os.environ, PYTHONFAULTHANDLER='1')  # a hung process prints its threads on SIGABRT
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env=env or os.environ.copy(), start_new_session=True)
+                                     env=env, start_new_session=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -73,13 +74,18 @@ class NodeProcess:
         raise AssertionError(f'no line matching {pattern!r} within {timeout} s:\n{self.output()}')
 
     def stop(self, timeout: float = 10.0) -> int:
-        """SIGINT, then SIGKILL after `timeout`; returns the exit code."""
+        """SIGINT, then after `timeout` SIGABRT (a Python process prints every thread's stack, so the output shows
+        where it hung), then SIGKILL; returns the exit code."""
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGINT)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+            for sig in (signal.SIGABRT, signal.SIGKILL):
+                try:
+                    self.proc.wait(timeout)
+                    break
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.proc.pid, sig)
+                    timeout = 3.0
+            else:
                 self.proc.wait()
         self._reader.join(timeout=2.0)
         return self.proc.returncode
