@@ -14,6 +14,7 @@ import numpy as np
 from groundfm.navigation.local import BODY_WIDTH_M
 from groundfm.ros.background import BackgroundNode
 from groundfm.ros.domain import lease_domain_id
+from groundfm.sim.house import point_polygon_distance, wall_footprint
 
 
 def wait_until(condition, timeout: float, period: float = 0.02) -> bool:
@@ -122,8 +123,6 @@ class DiskBody:
     cmd_vel on a loaded machine then cannot drive a fake robot into an obstacle, from where no path leads out."""
 
     def __init__(self, house) -> None:
-        from groundfm.sim.house import wall_footprint
-
         self.obstacles = [wall_footprint(w) for w in house.walls] + [o.footprint() for o in house.objects]
         self._boxes = np.array([np.r_[p.min(axis=0), p.max(axis=0)] for p in self.obstacles])
 
@@ -136,8 +135,6 @@ class DiskBody:
 
     def clear(self, x: float, y: float) -> bool:
         """True when the disk at (x, y) keeps clear of every wall and piece of furniture."""
-        from groundfm.sim.house import point_polygon_distance
-
         r = BODY_WIDTH_M / 2
         near = np.nonzero((self._boxes[:, 0] - r <= x) & (self._boxes[:, 2] + r >= x) & (self._boxes[:, 1] - r <= y)
                           & (self._boxes[:, 3] + r >= y))[0]
