@@ -37,7 +37,8 @@ class NodeProcess:
 
     def __init__(self, args: list[str], env: dict | None = None) -> None:
         self.lines: list[str] = []
-        env = dict(env or os.environ, PYTHONFAULTHANDLER='1')  # a hung process prints its threads on SIGABRT
+        # A hung process prints its threads on SIGABRT; a node that fails prints its traceback.
+        env = dict(env or os.environ, PYTHONFAULTHANDLER='1', GROUNDFM_TRACEBACK='1')
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env=env, start_new_session=True)
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -1,8 +1,11 @@
 """The `groundfm` entry point: every verb has --help, unlanded capabilities say so, and the demo runs end to end."""
 
 import json
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -34,9 +37,47 @@ def test_clients_say_plainly_when_their_server_is_missing(ros_domain):
     nav = _groundfm('navigate', 'go to the kitchen', '--wait', '1')
     ask = _groundfm('ask', 'where is the sofa?', '--wait', '1')
 
-    assert nav.returncode == 1 and 'no Navigate action server' in nav.stderr and 'issue #7' in nav.stderr
-    assert ask.returncode == 1 and 'no AskScene service' in ask.stderr and 'issue #6' in ask.stderr
+    assert nav.returncode == 1 and 'no Navigate action server' in nav.stderr and 'groundfm launch' in nav.stderr
+    assert ask.returncode == 1 and 'no AskScene service' in ask.stderr and 'groundfm launch' in ask.stderr
     assert _groundfm('navigate', '  ').returncode == 2
+
+
+def test_ctrl_c_on_navigate_cancels_the_goal(ros_domain):
+    from rclpy.action import ActionServer, CancelResponse
+    from rclpy.task import Future
+
+    from groundfm.ros.background import BackgroundNode
+    from groundfm_interfaces.action import Navigate
+
+    server = BackgroundNode('fake_navigation', domain_id=ros_domain)
+    executing, cancel_requested = threading.Event(), Future()
+
+    async def execute(goal_handle):
+        executing.set()
+        goal_handle.publish_feedback(Navigate.Feedback(phase='walking', current_subgoal='kitchen',
+                                                       distance_remaining=3.0))
+        await cancel_requested  # lets the executor take the cancel request meanwhile
+        goal_handle.canceled()
+        return Navigate.Result(success=False, message='cancelled')
+
+    def on_cancel(goal_handle):
+        cancel_requested.set_result(True)
+        return CancelResponse.ACCEPT
+
+    ActionServer(server.node, Navigate, 'navigate', execute_callback=execute, cancel_callback=on_cancel)
+    try:
+        proc = subprocess.Popen([sys.executable, '-m', 'groundfm.cli', 'navigate', 'go to the kitchen'],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        assert executing.wait(30), 'the goal never reached the server'
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        server.close()
+
+    assert cancel_requested.done(), (out, err)
+    assert proc.returncode == 130 and 'goal cancelled' in out, (proc.returncode, out, err)
 
 
 def test_demo_walks_to_the_instructed_room_and_writes_a_report(ros_domain, tmp_path):

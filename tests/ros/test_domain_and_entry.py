@@ -65,6 +65,7 @@ def test_successive_leases_go_round_before_reusing_and_fail_when_all_are_taken(l
 
 NODE_SCRIPT = textwrap.dedent('''
     import sys
+    import time
     from rclpy.node import Node
     from groundfm.ros.entry import run_node
 
@@ -73,7 +74,17 @@ NODE_SCRIPT = textwrap.dedent('''
             super().__init__('demo')
             if sys.argv[1] == 'bad':
                 raise ValueError('max_disparity must be positive')
-            self.create_timer(0.05, lambda: print('spinning', flush=True))
+            if sys.argv[1] == 'good':
+                self.create_timer(0.05, lambda: print('spinning', flush=True))
+            else:  # a callback that runs for 1.5 s ('busy') or forever ('hung') in Python bytecode
+                self.create_timer(0.05, self.work)
+
+        def work(self):
+            print('working', flush=True)
+            start = time.monotonic()
+            while sys.argv[1] == 'hung' or time.monotonic() - start < 1.5:
+                pass
+            print('callback finished', flush=True)
 
         def destroy_node(self):
             print('destroyed', flush=True)
@@ -93,6 +104,36 @@ def test_run_node_exits_0_on_ctrl_c_after_destroying_the_node(ros_domain):
     assert proc.returncode == 0, err
     lines = out.split()
     assert lines.index('stopping') < lines.index('destroyed')
+
+
+def _node_with_default_sigint(mode: str) -> subprocess.Popen:
+    """The demo node with SIGINT at its default disposition, as from a terminal (a background job ignores it)."""
+    return subprocess.Popen([sys.executable, '-c', NODE_SCRIPT, mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def test_ctrl_c_lets_the_running_callback_finish_then_exits_0(ros_domain):
+    # A KeyboardInterrupt inside rclpy's message conversion came out as "RuntimeError: Unable to convert call
+    # argument '0'" and exit code 1 (CI, mapping node): the first Ctrl-C must not raise into running code.
+    proc = _node_with_default_sigint('busy')
+    assert proc.stdout.readline().strip() == 'working'
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert out.split('\n')[0] == 'callback finished', (out, err)
+    assert 'Traceback' not in err, err
+
+
+def test_a_second_ctrl_c_interrupts_a_hung_callback(ros_domain):
+    proc = _node_with_default_sigint('hung')
+    assert proc.stdout.readline().strip() == 'working'
+    proc.send_signal(signal.SIGINT)
+    time.sleep(1.0)
+    assert proc.poll() is None, 'the first Ctrl-C waits for the callback'
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert 'callback finished' not in out
 
 
 def test_run_node_reports_a_constructor_error_in_one_line_and_exits_1(ros_domain):

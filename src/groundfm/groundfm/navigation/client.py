@@ -9,8 +9,9 @@ import sys
 
 import rclpy
 from rclpy.action import ActionClient
-from rclpy.executors import ExternalShutdownException
+from rclpy.signals import SignalHandlerOptions
 
+from groundfm.ros.interrupt import SigintLatch
 from groundfm_interfaces.action import Navigate
 
 
@@ -28,43 +29,60 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Send the goal and block until its result; Ctrl-C cancels it. Returns 0 on success."""
+    """Send the goal and block until its result; Ctrl-C cancels it (exit 130). Returns 0 on success."""
     if not args.instruction.strip():
         print('error: the instruction is empty', file=sys.stderr)
         return 2
-    rclpy.init()
-    node = rclpy.create_node('groundfm_navigate')
+    with SigintLatch() as ctrl_c:
+        # rclpy's own Ctrl-C handler would shut the context down before the cancel request could go out.
+        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+        node = rclpy.create_node('groundfm_navigate')
+        try:
+            return _navigate(node, args, ctrl_c)
+        except KeyboardInterrupt:  # a second Ctrl-C: give up on the cancel too
+            return 130
+        finally:
+            node.destroy_node()
+            rclpy.try_shutdown()
+
+
+def _navigate(node, args: argparse.Namespace, ctrl_c: SigintLatch) -> int:
+    """Wait for the server, send the goal, print its feedback and result; cancel it on Ctrl-C."""
     client = ActionClient(node, Navigate, args.action)
-    goal_handle = None
-    try:
-        if not client.wait_for_server(timeout_sec=args.wait):
-            print(f'error: no Navigate action server on {args.action!r} after {args.wait:g} s. Start the stack with '
-                  'navigation:=true; the navigation node lands with issue #7 and is not available yet.',
-                  file=sys.stderr)
-            return 1
-        goal = Navigate.Goal(instruction=args.instruction, max_speed=args.max_speed, timeout_s=args.timeout)
-        future = client.send_goal_async(goal, feedback_callback=lambda fb: _print_feedback(fb.feedback))
-        rclpy.spin_until_future_complete(node, future)
-        goal_handle = future.result()
-        if not goal_handle.accepted:
-            print('goal rejected by the navigation server (see its log for the reason)', file=sys.stderr)
-            return 1
+    if not client.wait_for_server(timeout_sec=args.wait):
+        if ctrl_c.pressed:
+            return 130
+        print(f'error: no Navigate action server on {args.action!r} after {args.wait:g} s. Start the stack: '
+              '`groundfm launch robot_dog` (navigation:=true is the default), or `python -m '
+              'groundfm.navigation.node`.', file=sys.stderr)
+        return 1
+    goal = Navigate.Goal(instruction=args.instruction, max_speed=args.max_speed, timeout_s=args.timeout)
+    sent = client.send_goal_async(goal, feedback_callback=lambda fb: _print_feedback(fb.feedback))
+    ctrl_c.spin_until(node, sent)
+    if ctrl_c.pressed and not sent.done():  # the goal may still be accepted: wait a moment, then cancel it
+        rclpy.spin_until_future_complete(node, sent, timeout_sec=2.0)
+    goal_handle = sent.result() if sent.done() else None
+    if goal_handle is not None and not goal_handle.accepted:
+        print('goal rejected by the navigation server (see its log for the reason)', file=sys.stderr)
+        return 1
+    if not ctrl_c.pressed:
         result_future = goal_handle.get_result_async()
-        rclpy.spin_until_future_complete(node, result_future)
-        result = result_future.result().result
-        pose = result.final_pose.pose.position
-        print(f'result: {"success" if result.success else "failure"}: {result.message}\n'
-              f'  final pose ({pose.x:.2f}, {pose.y:.2f}) in {result.final_pose.header.frame_id or "?"}, '
-              f'path {result.path_length:.2f} m, {result.elapsed_s:.1f} s')
-        return 0 if result.success else 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        if goal_handle is not None and rclpy.ok():
-            rclpy.spin_until_future_complete(node, goal_handle.cancel_goal_async(), timeout_sec=2.0)
+        ctrl_c.spin_until(node, result_future)
+        if result_future.done():
+            result = result_future.result().result
+            pose = result.final_pose.pose.position
+            print(f'result: {"success" if result.success else "failure"}: {result.message}\n'
+                  f'  final pose ({pose.x:.2f}, {pose.y:.2f}) in {result.final_pose.header.frame_id or "?"}, '
+                  f'path {result.path_length:.2f} m, {result.elapsed_s:.1f} s')
+            return 0 if result.success else 1
+    if goal_handle is not None:
+        cancel = goal_handle.cancel_goal_async()
+        rclpy.spin_until_future_complete(node, cancel, timeout_sec=2.0)
+        if cancel.done() and cancel.result().goals_canceling:
             print('goal cancelled')
-        return 130
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+        else:
+            print('error: the navigation server did not confirm the cancel within 2 s', file=sys.stderr)
+    return 130
 
 
 def _print_feedback(fb: Navigate.Feedback) -> None:

@@ -1,18 +1,25 @@
 """One entry point for every groundfm node: init, spin, clean shutdown and a one-line error.
 
 Each node's `main()` is `return run_node('depth', DepthNode, args)`. The behaviour is the same for all of them:
-- Ctrl-C (SIGINT) and an external shutdown end the node quietly with exit code 0;
+- Ctrl-C (SIGINT) and an external shutdown end the node quietly with exit code 0. The first Ctrl-C only shuts the
+  rclpy context down, so the running callback finishes and spinning stops after it; a second one raises
+  KeyboardInterrupt, for a node stuck in a callback (see `groundfm.ros.interrupt` for why);
 - `destroy_node()` always runs, so worker threads stop and files are flushed;
 - an error in the constructor or while spinning is printed as one line `[name] error: Type: message` on stderr, and
-  the process exits with code 1, so a launcher (respawn, on_exit) sees the failure.
+  the process exits with code 1, so a launcher (respawn, on_exit) sees the failure. With GROUNDFM_TRACEBACK=1 in the
+  environment the full traceback comes first (the tests set it, so an intermittent failure shows where it came from).
 """
 
+import os
 import sys
+import traceback
 from collections.abc import Callable
 
 import rclpy
 from rclpy.executors import Executor, ExternalShutdownException
 from rclpy.node import Node
+
+from groundfm.ros.interrupt import SigintLatch
 
 
 def run_node(name: str, make_node: Callable[[], Node], args: list[str] | None = None, *,
@@ -28,30 +35,40 @@ def run_node(name: str, make_node: Callable[[], Node], args: list[str] | None = 
         before_destroy: called with the node before it is destroyed, e.g. to leave the robot standing. It is best
             effort: after Ctrl-C the context may already be shut down, so an error in it is ignored.
     """
-    try:
-        with rclpy.init(args=args):
-            node = make_node()
-            try:
-                if executor is None:
-                    rclpy.spin(node)
-                else:
-                    spinner = executor()
-                    spinner.add_node(node)
-                    spinner.spin()
-            except Exception:
-                if node.context.ok():
-                    raise
-                # A signal shut the context down mid-spin (e.g. while the executor built a wait set): a clean exit.
-            finally:
-                if before_destroy is not None:
-                    try:
-                        before_destroy(node)
-                    except Exception:  # the context may already be shut down: publishing can fail
-                        pass
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception as err:
-        print(f'[{name}] error: {type(err).__name__}: {err}', file=sys.stderr, flush=True)
-        return 1
+    with SigintLatch() as ctrl_c:
+        try:
+            with rclpy.init(args=args):
+                _spin_then_destroy(make_node(), executor, before_destroy)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        except Exception as err:
+            if ctrl_c.pressed:  # e.g. the constructor used the context after Ctrl-C had shut it down
+                return 0
+            if os.environ.get('GROUNDFM_TRACEBACK') == '1':
+                traceback.print_exc()
+            print(f'[{name}] error: {type(err).__name__}: {err}', file=sys.stderr, flush=True)
+            return 1
     return 0
+
+
+def _spin_then_destroy(node: Node, executor: Callable[[], Executor] | None,
+                       before_destroy: Callable[[Node], None] | None) -> None:
+    """Spin `node` until its context shuts down; destroy it whatever happens."""
+    try:
+        if executor is None:
+            rclpy.spin(node)
+        else:
+            spinner = executor()
+            spinner.add_node(node)
+            spinner.spin()
+    except Exception:
+        if node.context.ok():
+            raise
+        # A signal shut the context down mid-spin (e.g. while the executor built a wait set): a clean exit.
+    finally:
+        if before_destroy is not None:
+            try:
+                before_destroy(node)
+            except Exception:  # the context may already be shut down: publishing can fail
+                pass
+        node.destroy_node()

@@ -4,7 +4,9 @@ import argparse
 import sys
 
 import rclpy
+from rclpy.signals import SignalHandlerOptions
 
+from groundfm.ros.interrupt import SigintLatch
 from groundfm_interfaces.srv import AskScene
 
 
@@ -23,32 +25,42 @@ def run(args: argparse.Namespace) -> int:
     if not args.question.strip():
         print('error: the question is empty', file=sys.stderr)
         return 2
-    rclpy.init()
-    node = rclpy.create_node('groundfm_ask')
-    try:
-        client = node.create_client(AskScene, args.service)
-        if not client.wait_for_service(timeout_sec=args.wait):
-            print(f'error: no AskScene service on {args.service!r} after {args.wait:g} s. Start the scene QA node '
-                  '(issue #6): groundfm launch robot_dog scene:=true mapping:=true, or python -m groundfm.scene.node.',
-                  file=sys.stderr)
-            return 1
-        future = client.call_async(AskScene.Request(question=args.question))
-        rclpy.spin_until_future_complete(node, future, timeout_sec=30.0)
-        if not future.done():
-            print('error: no reply within 30 s', file=sys.stderr)
-            return 1
-        reply = future.result()
-        if not reply.success:
-            print(f'error: {reply.message}', file=sys.stderr)
-            return 1
-        print(f'answer: {reply.answer}  (confidence {reply.confidence:.2f})\nreasoning: {reply.reasoning}')
-        for box in reply.boxes:
-            c, s = box.center.position, box.size
-            print(f'  box #{box.id} {box.color_name} {box.label}: centre ({c.x:.2f}, {c.y:.2f}, {c.z:.2f}) m, '
-                  f'size {s.x:.2f} x {s.y:.2f} x {s.z:.2f} m')
-        return 0
-    except KeyboardInterrupt:
+    with SigintLatch() as ctrl_c:
+        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+        node = rclpy.create_node('groundfm_ask')
+        try:
+            return _ask(node, args, ctrl_c)
+        except KeyboardInterrupt:
+            return 130
+        finally:
+            node.destroy_node()
+            rclpy.try_shutdown()
+
+
+def _ask(node, args: argparse.Namespace, ctrl_c: SigintLatch) -> int:
+    """Call the service once and print the reply; 130 on Ctrl-C."""
+    client = node.create_client(AskScene, args.service)
+    if not client.wait_for_service(timeout_sec=args.wait):
+        if ctrl_c.pressed:
+            return 130
+        print(f'error: no AskScene service on {args.service!r} after {args.wait:g} s. Start the scene QA node: '
+              'groundfm launch robot_dog scene:=true mapping:=true, or python -m groundfm.scene.node.',
+              file=sys.stderr)
+        return 1
+    future = client.call_async(AskScene.Request(question=args.question))
+    ctrl_c.spin_until(node, future, timeout_s=30.0)
+    if ctrl_c.pressed:
         return 130
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    if not future.done():
+        print('error: no reply within 30 s', file=sys.stderr)
+        return 1
+    reply = future.result()
+    if not reply.success:
+        print(f'error: {reply.message}', file=sys.stderr)
+        return 1
+    print(f'answer: {reply.answer}  (confidence {reply.confidence:.2f})\nreasoning: {reply.reasoning}')
+    for box in reply.boxes:
+        c, s = box.center.position, box.size
+        print(f'  box #{box.id} {box.color_name} {box.label}: centre ({c.x:.2f}, {c.y:.2f}, {c.z:.2f}) m, '
+              f'size {s.x:.2f} x {s.y:.2f} x {s.z:.2f} m')
+    return 0
