@@ -65,15 +65,17 @@ def test_ctrl_c_on_navigate_cancels_the_goal(ros_domain):
         return CancelResponse.ACCEPT
 
     ActionServer(server.node, Navigate, 'navigate', execute_callback=execute, cancel_callback=on_cancel)
+    proc = subprocess.Popen([sys.executable, '-m', 'groundfm.cli', 'navigate', 'go to the kitchen', '--wait', '30'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        proc = subprocess.Popen([sys.executable, '-m', 'groundfm.cli', 'navigate', 'go to the kitchen'],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        assert executing.wait(30), 'the goal never reached the server'
+        assert executing.wait(40), 'the goal never reached the server'
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     finally:
+        if proc.poll() is None:
+            proc.kill()
         server.close()
 
     assert cancel_requested.done(), (out, err)
