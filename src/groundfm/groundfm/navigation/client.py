@@ -9,9 +9,8 @@ import sys
 
 import rclpy
 from rclpy.action import ActionClient
-from rclpy.signals import SignalHandlerOptions
 
-from groundfm.ros.interrupt import SigintLatch
+from groundfm.ros.interrupt import SigintLatch, run_client
 from groundfm_interfaces.action import Navigate
 
 
@@ -33,17 +32,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.instruction.strip():
         print('error: the instruction is empty', file=sys.stderr)
         return 2
-    with SigintLatch() as ctrl_c:
-        # rclpy's own Ctrl-C handler would shut the context down before the cancel request could go out.
-        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
-        node = rclpy.create_node('groundfm_navigate')
-        try:
-            return _navigate(node, args, ctrl_c)
-        except KeyboardInterrupt:  # a second Ctrl-C: give up on the cancel too
-            return 130
-        finally:
-            node.destroy_node()
-            rclpy.try_shutdown()
+    return run_client('groundfm_navigate', lambda node, ctrl_c: _navigate(node, args, ctrl_c))
 
 
 def _navigate(node, args: argparse.Namespace, ctrl_c: SigintLatch) -> int:

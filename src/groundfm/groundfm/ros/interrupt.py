@@ -5,16 +5,19 @@ can be a message conversion called from C++, which then fails with "RuntimeError
 '0' to Python object" instead: the interrupt is lost and the process exits as if it had crashed. So processes that
 spin rclpy latch the first Ctrl-C and act on it where they choose:
 - a node (`run_node`) lets rclpy's own handler shut its context down, and spinning ends after the running callback;
-- a client (`groundfm navigate`) turns rclpy's handler off and polls the latch, so it can still cancel its goal.
+- a client (`run_client`: `groundfm navigate`, `groundfm ask`) turns rclpy's handler off and polls the latch, so
+  it can still cancel its goal.
 A second Ctrl-C raises KeyboardInterrupt as usual, so a process stuck in a callback can still be stopped.
 """
 
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 import rclpy
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 from rclpy.task import Future
 
 
@@ -54,3 +57,21 @@ class SigintLatch:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
             self._previous = None
+
+
+def run_client(node_name: str, body: Callable[[Node, SigintLatch], int]) -> int:
+    """Run a one-shot command-line client and return its exit code: body(node, latch) on a node of its own.
+
+    rclpy's Ctrl-C handler stays off, so the context outlives the first Ctrl-C and body can still act on it (cancel a
+    goal); body polls the latch (`SigintLatch.spin_until`). A second Ctrl-C gives up: exit code 130.
+    """
+    with SigintLatch() as ctrl_c:
+        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+        node = rclpy.create_node(node_name)
+        try:
+            return body(node, ctrl_c)
+        except KeyboardInterrupt:
+            return 130
+        finally:
+            node.destroy_node()
+            rclpy.try_shutdown()

@@ -3,10 +3,7 @@
 import argparse
 import sys
 
-import rclpy
-from rclpy.signals import SignalHandlerOptions
-
-from groundfm.ros.interrupt import SigintLatch
+from groundfm.ros.interrupt import SigintLatch, run_client
 from groundfm_interfaces.srv import AskScene
 
 
@@ -25,16 +22,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.question.strip():
         print('error: the question is empty', file=sys.stderr)
         return 2
-    with SigintLatch() as ctrl_c:
-        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
-        node = rclpy.create_node('groundfm_ask')
-        try:
-            return _ask(node, args, ctrl_c)
-        except KeyboardInterrupt:
-            return 130
-        finally:
-            node.destroy_node()
-            rclpy.try_shutdown()
+    return run_client('groundfm_ask', lambda node, ctrl_c: _ask(node, args, ctrl_c))
 
 
 def _ask(node, args: argparse.Namespace, ctrl_c: SigintLatch) -> int:
