@@ -65,7 +65,9 @@ def test_successive_leases_go_round_before_reusing_and_fail_when_all_are_taken(l
 
 NODE_SCRIPT = textwrap.dedent('''
     import sys
+    import threading
     import time
+    from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
     from groundfm.ros.entry import run_node
 
@@ -76,6 +78,8 @@ NODE_SCRIPT = textwrap.dedent('''
                 raise ValueError('max_disparity must be positive')
             if sys.argv[1] == 'good':
                 self.create_timer(0.05, lambda: print('spinning', flush=True))
+            elif sys.argv[1] == 'shutdown-behind':  # what rclpy's signal thread does after waking the executors
+                threading.Timer(0.5, self.context.handle.shutdown).start()
             else:  # a callback that runs for 1.5 s ('busy') or forever ('hung') in Python bytecode
                 self.create_timer(0.05, self.work)
 
@@ -90,7 +94,8 @@ NODE_SCRIPT = textwrap.dedent('''
             print('destroyed', flush=True)
             super().destroy_node()
 
-    sys.exit(run_node('demo', Demo, before_destroy=lambda node: print('stopping', flush=True)))
+    executor = MultiThreadedExecutor if sys.argv[2:] == ['multi-threaded'] else None
+    sys.exit(run_node('demo', Demo, executor=executor, before_destroy=lambda node: print('stopping', flush=True)))
 ''')
 
 
@@ -104,6 +109,21 @@ def test_run_node_exits_0_on_ctrl_c_after_destroying_the_node(ros_domain):
     assert proc.returncode == 0, err
     lines = out.split()
     assert lines.index('stopping') < lines.index('destroyed')
+
+
+@pytest.mark.parametrize('executor', ['single-threaded', 'multi-threaded'])
+def test_a_context_shut_down_without_waking_the_executor_still_ends_the_spin(ros_domain, executor):
+    # CI, scene node: Ctrl-C woke the executor, which found the context still up and went back to an unbounded
+    # wait; rclpy's signal thread then shut the context down without waking it again, and the node hung.
+    proc = subprocess.Popen([sys.executable, '-c', NODE_SCRIPT, 'shutdown-behind', executor], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail('the node kept spinning after its context was shut down')
+    assert proc.returncode == 0, err
+    assert out.split() == ['stopping', 'destroyed']
 
 
 def _node_with_default_sigint(mode: str) -> subprocess.Popen:

@@ -16,10 +16,13 @@ import traceback
 from collections.abc import Callable
 
 import rclpy
-from rclpy.executors import Executor, ExternalShutdownException
+from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 from groundfm.ros.interrupt import SigintLatch
+
+SHUTDOWN_POLL_S = 0.25
+"""Longest wait between checks that the context is still up: how late a node may notice a shutdown."""
 
 
 def run_node(name: str, make_node: Callable[[], Node], args: list[str] | None = None, *,
@@ -53,19 +56,24 @@ def run_node(name: str, make_node: Callable[[], Node], args: list[str] | None = 
 
 def _spin_then_destroy(node: Node, executor: Callable[[], Executor] | None,
                        before_destroy: Callable[[Node], None] | None) -> None:
-    """Spin `node` until its context shuts down; destroy it whatever happens."""
+    """Spin `node` until its context shuts down; destroy it whatever happens.
+
+    Each wait is bounded (`SHUTDOWN_POLL_S`). rclpy's signal thread wakes executors first and shuts the context
+    down after, and it does so without the Python shutdown callbacks that would wake them again. An executor
+    that woke in between saw a live context and went back to an unbounded wait, which no one ended: the node
+    hung on Ctrl-C until the next signal.
+    """
+    spinner = (executor or SingleThreadedExecutor)()
     try:
-        if executor is None:
-            rclpy.spin(node)
-        else:
-            spinner = executor()
-            spinner.add_node(node)
-            spinner.spin()
+        spinner.add_node(node)
+        while node.context.ok():
+            spinner.spin_once(timeout_sec=SHUTDOWN_POLL_S)
     except Exception:
         if node.context.ok():
             raise
         # A signal shut the context down mid-spin (e.g. while the executor built a wait set): a clean exit.
     finally:
+        spinner.shutdown(timeout_sec=1.0)
         if before_destroy is not None:
             try:
                 before_destroy(node)
