@@ -187,6 +187,43 @@ def test_new_goal_preempts_the_old_one(stack):
     assert second_result.success, second_result.message
 
 
+def test_a_fall_reported_by_control_ends_the_goal_and_no_new_one_starts_until_it_stands(stack):
+    _proc, client, robot, action, house = stack
+    state = client.node.create_publisher(String, 'control/state', 10)
+
+    def report(mode: str, reason: str = '') -> None:
+        state.publish(String(data=json.dumps({'mode': mode, 'falls': 1, 'fall_reason': reason})))
+
+    try:
+        report('walk')
+        far = _unique_far_object(house, 3.0)
+        moving = _send(client, action, f'go to the {far.label}')
+        assert moving.accepted
+        assert wait_until(lambda: any(abs(v) > 0.05 for _t, v, _w in robot.commands[-5:]), 10), 'never moved'
+        fell = time.monotonic()
+        report('fallen', 'tilt: roll -0.83 rad beyond 0.8 rad')
+        result = _result(moving, timeout=5)
+        assert not result.success and 'the robot fell (tilt: roll -0.83 rad' in result.message, result.message
+        assert time.monotonic() - fell < 2.0
+        with robot.lock:
+            assert robot.twist.linear.x == 0.0 and robot.twist.angular.z == 0.0
+
+        while_down = _result(_send(client, action, 'go to the kitchen'), timeout=10)
+        assert not while_down.success and 'the robot is down' in while_down.message, while_down.message
+        assert while_down.path_length == 0.0
+
+        report('stand')
+        time.sleep(0.3)
+        up_again = _send(client, action, f'go to the {far.label}')
+        time.sleep(1.0)
+        assert not up_again.get_result_async().done(), 'a goal after standing up runs'
+        up_again.cancel_goal_async()
+        assert not _result(up_again, timeout=5).success
+    finally:
+        report('stand')
+        client.node.destroy_publisher(state)
+
+
 def test_no_controller_means_no_motion_and_a_clear_result():
     domain = next_domain_id()
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')

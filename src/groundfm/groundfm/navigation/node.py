@@ -7,7 +7,8 @@ Topics (relative, so a namespace per robot works):
        with stereo/left/camera_info and TF map <- camera, sim/scene (String JSON): the room layout and doorways with
        room_source 'sim_scene' (STAND-IN: nothing in the stack names rooms from perception; a robot uses a labelled
        floor plan, room_source 'file'), and STAND-IN objects / occupancy with use_ground_truth_scene /
-       map_source:=ground_truth. Every stand-in in use is named in the start-up log line.
+       map_source:=ground_truth. Every stand-in in use is named in the start-up log line. control/state (String JSON
+       from the control node): a goal ends, and no new one starts, while it reports mode 'fallen'.
   out: cmd_vel (geometry_msgs/Twist) in continuous mode, move (groundfm_interfaces/Move) in discrete mode,
        navigation/path (nav_msgs/Path, map frame)
   action: navigate (groundfm_interfaces/action/Navigate)
@@ -103,6 +104,7 @@ class NavigationNode(Node):
         self._camera_k: np.ndarray | None = None
         self._camera_size: tuple[int, int] | None = None
         self._depth_time = -math.inf
+        self._fallen = ''  # why the controller reports the robot down ('' while it is up, or without control/state)
         self._tf = TransformBuffer()
 
         inputs = ReentrantCallbackGroup()
@@ -110,6 +112,7 @@ class NavigationNode(Node):
         self._pub_move = self.create_publisher(Move, 'move', 10)
         self._pub_path = self.create_publisher(Path, 'navigation/path', qos.LATCHED)
         self.create_subscription(Odometry, 'odom', self._on_odom, qos.STATE, callback_group=inputs)
+        self.create_subscription(String, 'control/state', self._on_control_state, 10, callback_group=inputs)
         if self.cfg.map_source == 'mapping':
             self.create_subscription(OccupancyGrid, 'map/occupancy', self._on_map, qos.LATCHED, callback_group=inputs)
         if not self.cfg.use_ground_truth_scene:
@@ -219,6 +222,18 @@ class NavigationNode(Node):
             if self._session is not None:
                 self._session.navigator.set_scene(scene)
 
+    def _on_control_state(self, msg: String) -> None:
+        try:
+            state = json.loads(msg.data)
+            mode = state['mode']
+        except (ValueError, TypeError, KeyError) as err:
+            self.get_logger().warning(f'bad control/state JSON: {err!r}', throttle_duration_sec=5.0)
+            return
+        fallen = (state.get('fall_reason') or 'fall detected') if mode == 'fallen' else ''
+        if fallen and not self._fallen:
+            self.get_logger().error(f'control reports the robot down: {fallen}')
+        self._fallen = fallen
+
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_k = np.asarray(msg.k, float).reshape(3, 3)
         self._camera_size = (msg.width, msg.height)
@@ -325,6 +340,11 @@ class NavigationNode(Node):
                         self._now() - session.safety_since > self.cfg.stale_abort_s:
                     goal_handle.abort()
                     return self._finish(session, False, f'stopped for safety: {session.safety}')
+                if self._fallen:  # the controller has damped the joints: commands move nothing now
+                    self._stop_robot()
+                    goal_handle.abort()
+                    return self._finish(session, False, f'the robot fell ({self._fallen}); stand it up before the '
+                                                        'next goal')
                 if time.monotonic() - self._pose_wall > SIM_GONE_WALL_S:
                     self._stop_robot()
                     goal_handle.abort()
@@ -356,6 +376,8 @@ class NavigationNode(Node):
         if self._grid is None:
             source = 'sim/scene (ground-truth stand-in)' if self.cfg.map_source == 'ground_truth' else 'map/occupancy'
             problems.append(f'no occupancy map on {source} (is mapping running?)')
+        if self._fallen:
+            problems.append(f'the robot is down ({self._fallen}); stand it up first')
         topic = 'move' if self.cfg.action_space == 'discrete' else 'cmd_vel'
         if self.count_subscribers(topic) == 0:
             problems.append(f'no controller subscribed to {topic} (start control:=true)')
