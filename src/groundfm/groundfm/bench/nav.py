@@ -674,6 +674,7 @@ def _full_stack_episode(stack: _Stack, ep: Episode, grid, obstacles, cfg, args, 
     obs = stack.observer
     with obs.lock:
         first = len(obs.trajectory)
+    first_line = len(stack.session.lines)
     sim_start = obs.sim_time
     try:
         result, _feedback = obs.navigate(ep.instruction, args.wall_limit, timeout_s=args.time_limit)
@@ -686,15 +687,15 @@ def _full_stack_episode(stack: _Stack, ep: Episode, grid, obstacles, cfg, args, 
     with obs.lock:
         rows = np.array([(t, x, y, yaw) for t, x, y, _z, yaw in obs.trajectory[max(first - 1, 0):]])
     out = evaluate_trajectory(ep, rows, grid, obstacles, cfg.goal_tolerance_m, cfg.robot_radius, seconds, message)
-    _write_trace(args.trace, name, ep, out, rows.tolist(), _feedback, offset)
+    _write_trace(args.trace, name, ep, out, rows.tolist(), _feedback, offset, stack.session.lines[first_line:])
     _write_map(args.trace, name, obs.map_msg)
     return out
 
 
 def _write_trace(folder: str, name: str, ep: Episode, out: Outcome, rows: list, feedback: list[str],
-                 offset: int | None = None) -> None:
+                 offset: int | None = None, log: list[str] = ()) -> None:
     """`--trace DIR`: one episode's instruction, outcome, poses (t, x, y, yaw) and feedback lines as JSON, with the
-    episode generator's offset (for `--rescore`)."""
+    episode generator's offset (for `--rescore`) and what the launch printed meanwhile (every node's log lines)."""
     if not folder:
         return
     from pathlib import Path
@@ -705,7 +706,7 @@ def _write_trace(folder: str, name: str, ep: Episode, out: Outcome, rows: list, 
     atomic_write_json(Path(folder) / f'episode_{name}.json', {
         'instruction': ep.instruction, 'kind': ep.kind, 'message': out.message, 'success': out.success,
         'spl': out.spl, 'length': out.length, 'geodesic': out.geodesic, 'seconds': out.seconds, 'offset': offset,
-        'odometry_t_x_y_yaw': rows, 'feedback': feedback})
+        'odometry_t_x_y_yaw': rows, 'feedback': feedback, 'log': list(log)})
 
 
 def _write_map(folder: str, name: str, msg) -> None:
