@@ -8,7 +8,7 @@ import pytest
 from groundfm.navigation import local
 from groundfm.navigation.config import NavigationConfig
 from groundfm.navigation.instructions import InstructionError, Referent, parse_instruction
-from groundfm.navigation.navigator import Navigator
+from groundfm.navigation.navigator import CRAMPED_YAW_RATE, Navigator
 from groundfm.navigation.planner import (
     FREE,
     OCCUPIED,
@@ -1180,6 +1180,35 @@ def test_known_fraction_counts_observed_cells_of_a_room_and_unseen_area_outside_
     assert known_fraction(grid, (0.0, 0.0, 4.0, 2.0), inset=0.0) == pytest.approx(0.25, abs=0.03)  # half off the map
 
 
+def test_a_cut_off_room_is_approached_through_its_doorway_not_through_the_wall():
+    # House 2085: the kitchen was cut off on the live map, and the approach led to the living room's side of the wall
+    # the two rooms share (the straight-line nearest cell), where the robot pressed on until it gave up.
+    rooms = [RoomNode('living_room', 'living_room', (0.0, 0.0, 5.0, 3.0)),
+             RoomNode('kitchen', 'kitchen', (5.0, 0.0, 10.0, 3.0)),  # shares x = 5 with the living room: no door
+             RoomNode('hall', 'hall', (0.0, 3.0, 10.0, 6.0))]
+    doors = [DoorNode(0, ('living_room', 'hall'), (1.0, 3.0), 1.0), DoorNode(1, ('hall', 'kitchen'), (8.5, 3.0), 1.0)]
+    data = np.full((160, 240), UNKNOWN, np.int8)  # 12 m x 8 m from (-1, -1), 5 cm cells
+    data[18:142, 18:222] = OCCUPIED
+    data[20:140, 20:220] = FREE
+    data[20:80, 119:121] = OCCUPIED  # the shared wall at x = 5
+    data[79:81, 20:220] = OCCUPIED  # y = 3, open at both doorways ...
+    data[79:81, 30:50] = FREE
+    data[79:81, 180:200] = FREE
+    data[76:84, 178:202] = OCCUPIED  # ... but the map shows the kitchen's doorway shut (stereo noise, a phantom)
+    grid = Grid(data, (-1.0, -1.0), 0.05)
+    pose = (4.0, 1.5, 0.0)
+    nav = Navigator(NavigationConfig(), parse_instruction('go to the kitchen'), pose)
+    nav.set_map(grid)
+    nav.set_scene(SceneGraph([], rooms, doors, 'test'))
+
+    nav.slow_update(pose, 0.0)
+    nav.fast_tick(pose, 0.0, 0.05)
+
+    assert nav.path is not None, nav.status.reasoning
+    end = nav.path[-1]
+    assert end[1] > 3.1 and abs(end[0] - 8.5) < 1.2, f'the approach ends at {end}, not in the hall by the doorway'
+
+
 def test_an_object_against_a_wall_is_approached_from_its_own_side():
     from groundfm.navigation.navigator import goal_mask
     from groundfm.navigation.reasoner import Target
@@ -1450,6 +1479,31 @@ def test_with_no_room_to_turn_it_reverses_out_along_its_trail():
     assert all(abs(local.wrap_angle(p[2])) < 0.3 for p, _ in in_corridor)  # never tried to turn in the corridor
     assert all(cmd.v <= 0.0 for _p, cmd in in_corridor) and min(cmd.v for _p, cmd in in_corridor) < -0.1
     assert any('reversing along the trail' in cmd.note for _p, cmd in in_corridor)
+
+
+@pytest.mark.parametrize('wall_y', [-0.3, -1.0])
+def test_it_turns_in_place_slowly_where_the_body_would_sweep_into_an_obstacle(wall_y):
+    # House 2080: an in-place turn at 0.88 rad/s between a tv and a chair tipped the robot over. How often such turns
+    # tip it at each rate: benchmarks/cramped_turns.py (BENCHMARKS.md).
+    fridge = ObjectNode(1, 'fridge', 'white', (0.0, 3.0, 0.9), (0.4, 0.4, 1.8))  # straight to the left
+    grid = Grid(np.zeros((120, 120), np.int8), (-3.0, -3.0), 0.05)
+    (r0, c0), (r1, c1) = grid.cell_of((-1.0, wall_y - 0.05)), grid.cell_of((1.0, wall_y))
+    grid.data[r0:r1 + 1, c0:c1 + 1] = OCCUPIED  # a wall along y = wall_y
+    nav = Navigator(NavigationConfig(), parse_instruction('go to the fridge'), (0.0, 0.0, 0.0))
+    nav.set_map(grid)
+    nav.set_scene(SceneGraph([fridge]))
+    pose = (0.0, 0.0, 0.0)
+    nav.slow_update(pose, 0.0)
+
+    commands = [nav.fast_tick(pose, 0.05 * i, 0.05) for i in range(40)]  # 2 s held at the start pose
+
+    turning = [cmd for cmd in commands if cmd.w > 0.0]
+    assert turning and all(cmd.v == 0.0 for cmd in turning)
+    if wall_y > -0.41:  # within the body's sweep circle (0.38 m) plus its margin
+        assert max(cmd.w for cmd in turning) <= CRAMPED_YAW_RATE + 1e-9
+        assert any('no room to turn fast' in cmd.note for cmd in turning)
+    else:
+        assert max(cmd.w for cmd in turning) > 0.9
 
 
 def test_when_the_depth_leaves_no_room_to_turn_it_reverses_along_its_trail_at_once():

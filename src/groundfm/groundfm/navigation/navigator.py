@@ -19,6 +19,7 @@ from groundfm.navigation.instructions import SubGoal
 from groundfm.navigation.planner import (
     FREE,
     OCCUPIED,
+    UNKNOWN,
     Costmap,
     Grid,
     PlanResult,
@@ -26,6 +27,7 @@ from groundfm.navigation.planner import (
     build_costmap,
     cells_beside,
     cells_within,
+    costs_from,
     densify,
     drop_specks,
     find_frontiers,
@@ -61,6 +63,7 @@ MAX_RECOVERIES = 2  # look-around turns after getting stuck, per step
 STOP_SHORT_MARGIN_M = 0.1  # stuck within goal_tolerance_m minus this of an object: count it as reached [m]
 SPECK_CELLS = 3  # occupied clusters smaller than this are depth speckle on a live map, not obstacles [cells]
 APPROACH_MIN_M = 0.3  # an approach path shorter than this makes no progress: it counts as a planning failure [m]
+APPROACH_FRESH_M = 1.0  # an approach ends at least this far from where the robot has walked (and stands) [m]
 SCAN_RATE = 0.6  # yaw rate of the look-around turn [rad/s]
 SCAN_ANGLE = 2 * math.pi - 0.2  # a look-around turn is complete after this much rotation [rad]
 SCAN_STALL_S = 3.0  # a look-around turn that gains under SCAN_STALL_RAD in this long is blocked: end it [s]
@@ -74,6 +77,7 @@ SEEN_DEPTH_AGE_S = 0.5  # the live-depth stop uses only depth this fresh [s]
 SEEN_MIN_POINTS = 5  # ... and takes the distance to the this-th nearest depth point on the object [points]
 SEEN_INSIDE_M = 0.05  # a depth point this close outside the mapped footprint still counts as on the object [m]
 TURN_SWEEP_M = local.BODY_SWEEP_M + 0.03  # the map has room to turn in place this far from obstacles [m]
+CRAMPED_YAW_RATE = 0.4  # in-place turns where the body would sweep into an obstacle: at most this fast [rad/s]
 REVERSE_ANGLE = math.radians(120)  # the path leads this far behind and there is no room to turn: reverse along it
 REVERSE_CHECK_M = 0.6  # ... when this much of the path ahead runs along the walked trail or seen free space [m]
 
@@ -427,7 +431,8 @@ class Navigator:
             return self._stop('look-around turn blocked' if blocked else 'look-around turn done', dt)
         if self._discrete:
             return local.Command(note='executing') if busy else local.Command(discrete=local.TURN_LEFT, note='scan')
-        v, w = self.limiter(0.0, min(SCAN_RATE, self.cfg.max_yaw_rate), dt)
+        rate = min(SCAN_RATE, self.cfg.max_yaw_rate, math.inf if self._room_to_turn(pose) else CRAMPED_YAW_RATE)
+        v, w = self.limiter(0.0, rate, dt)
         return local.Command(v, w, note=f'looking around ({math.degrees(turned):.0f} deg)')
 
     def _cover(self, grid: Grid, pose, target) -> Grid:
@@ -579,17 +584,26 @@ class Navigator:
 
     def _fallback_plan(self, grid: Grid, pose, mask: np.ndarray, failed: PlanResult) -> PlanResult:
         """No path on the inflated map. A live map can narrow a doorway with a few noisy cells: plan again with the
-        inflation cut to the body's half width; if the goal is still cut off, head for the reachable cell nearest to it
-        (an approach: reaching it is not reaching the goal), so that closer views can correct the map."""
+        inflation cut to the body's half width. If the goal is still cut off, head for the reachable cell nearest to it
+        (an approach: reaching it is not reaching the goal), so that closer views can correct the map. Nearest by the
+        way through the floor plan when there is one (by straight line the nearest cell is often behind a wall with no
+        door), and only among cells APPROACH_FRESH_M from where the robot has walked: a way in that it has looked at
+        from close and found shut stays shut, so the next approach tries another."""
         radius = min(self.cfg.robot_radius, local.BODY_WIDTH_M / 2 + 0.02)
         costmap = self._costmap_on(grid, radius)
         result = plan_on(costmap, pose[:2], mask, radius)
         if result.path is not None:
             return result
         reach = reachable_from(costmap, pose[:2]) & ~costmap.lethal
+        walked = np.zeros(grid.shape, bool)
+        rows, cols, inside = grid.cells_of(np.vstack([self.trail.points().reshape(-1, 2), np.asarray(pose[:2])[None]]))
+        walked[rows[inside], cols[inside]] = True
+        reach &= ndimage.distance_transform_edt(~walked) * grid.resolution > APPROACH_FRESH_M
         if not reach.any() or not mask.any():
             return failed
-        to_goal = ndimage.distance_transform_edt(~mask) * grid.resolution
+        to_goal = self._floor_plan_costs(grid, mask)
+        if to_goal is None or not np.isfinite(to_goal[reach]).any():
+            to_goal = ndimage.distance_transform_edt(~mask) * grid.resolution
         approach = reach & (to_goal <= to_goal[reach].min() + 0.1)
         result = plan_on(costmap, pose[:2], approach, radius)
         if result.path is None or result.length < APPROACH_MIN_M:
@@ -597,6 +611,16 @@ class Navigator:
         self._approach = True
         self._plan_failures += 1
         return result
+
+    def _floor_plan_costs(self, grid: Grid, mask: np.ndarray) -> np.ndarray | None:
+        """Float (h, w) [m]: the walk from each cell to the goal cells through the floor plan alone (its walls block,
+        its doorways are open, whatever the map shows inside the rooms is ignored); None without a floor plan."""
+        blank = Grid(np.full(grid.shape, UNKNOWN, np.int8), grid.origin, grid.resolution)
+        walls = self._walled(blank, self.scene)
+        if walls is blank:
+            return None
+        plan = Grid(np.where(walls.occupied(), OCCUPIED, FREE).astype(np.int8), grid.origin, grid.resolution)
+        return costs_from(build_costmap(plan, local.BODY_WIDTH_M / 2, clearance_weight=0.0), mask)
 
     def _remaining(self, pose) -> float:
         """Length [m] of the current path from its point nearest the robot, plus the gap to it."""
@@ -626,6 +650,8 @@ class Navigator:
             return local.Command(v, w, note='reversing along the trail')
         v, w = local.pure_pursuit(pose, path, self.cfg.lookahead_m, self.max_speed, self.cfg.max_yaw_rate)
         v, w, note = self.guard.filter(pose, v, w)
+        if v == 0.0 and abs(w) > CRAMPED_YAW_RATE and not self._room_to_turn(pose):  # a leg or a corner may catch
+            w, note = math.copysign(CRAMPED_YAW_RATE, w), note or 'no room to turn fast: turning slowly'
         v, w = self.limiter(v, w, dt, self.max_speed)
         return local.Command(v, w, note=note or 'following')
 

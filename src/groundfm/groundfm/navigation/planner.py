@@ -290,6 +290,20 @@ def path_costs(costmap: Costmap, start_xy) -> np.ndarray:
     return dist.reshape(grid.shape) * grid.resolution
 
 
+def costs_from(costmap: Costmap, sources: np.ndarray) -> np.ndarray:
+    """Float (h, w): cost [m] of the cheapest path between each cell and the nearest cell of sources (bool (h, w)),
+    on astar's graph (inf where none; lethal sources are left out)."""
+    from scipy.sparse.csgraph import dijkstra
+
+    grid = costmap.grid
+    cells = np.flatnonzero(sources & ~costmap.lethal)
+    if not len(cells):
+        return np.full(grid.shape, np.inf)
+    first = divmod(int(cells[0]), grid.shape[1])
+    dist = dijkstra(_search_graph(costmap, first), indices=cells, min_only=True)
+    return dist.reshape(grid.shape) * grid.resolution
+
+
 def dijkstra_search(costmap: Costmap, start_xy, goal_mask: np.ndarray) -> PlanResult:
     """The same search as `astar` (same graph, costs and corner rule) by scipy's compiled Dijkstra: a few tens of ms
     on a whole house, where the pure-Python A* can take seconds when the goal is far or cut off. Used by plan_on."""
