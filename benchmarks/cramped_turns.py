@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from groundfm.control.controller import LocomotionController, Mode, RobotState
 from groundfm.io import atomic_write_json
-from groundfm.navigation.planner import build_costmap, grid_from_house
+from groundfm.navigation.planner import box_mask, build_costmap, grid_from_house
 from groundfm.sim.config import SimConfig
 from groundfm.sim.house import generate_house
 from groundfm.sim.world import MotorCommand, SimWorld
@@ -49,11 +49,14 @@ def _falls_within(world: SimWorld, controller: LocomotionController, seconds: fl
 
 
 def cramped_spot(seed: int, rng: np.random.Generator) -> tuple[float, float, float] | None:
-    """(x, y, yaw) of a random free spot in house seed with clearance in CLEARANCE_M, or None."""
+    """(x, y, yaw) of a random free spot inside a room of house seed with clearance in CLEARANCE_M, or None."""
     house = generate_house(seed)
     grid = grid_from_house(house.to_json(), 0.05)
     distance = build_costmap(grid, 0.0).distance
-    rows, cols = np.nonzero((distance >= CLEARANCE_M[0]) & (distance <= CLEARANCE_M[1]) & ~grid.occupied())
+    indoors = np.zeros(grid.shape, bool)
+    for room in house.rooms:
+        indoors |= box_mask(grid, (room.x_min, room.y_min, room.x_max, room.y_max))
+    rows, cols = np.nonzero((distance >= CLEARANCE_M[0]) & (distance <= CLEARANCE_M[1]) & ~grid.occupied() & indoors)
     if not len(rows):
         return None
     i = rng.integers(len(rows))
