@@ -642,11 +642,12 @@ def _unicycle(pose, cmd, dt: float = 0.05):
     return (pose[0] + cmd.v * math.cos(pose[2]) * dt, pose[1] + cmd.v * math.sin(pose[2]) * dt, pose[2] + cmd.w * dt)
 
 
-def _drive_to_fridge(fridge: ObjectNode, depth_points: np.ndarray, seconds: float, trail: list | None = None):
-    """Drive to the fridge on an empty map while the depth always shows depth_points (n, 2) [m]; trail, when given,
-    collects every (pose, command). Returns (navigator, final pose, time [s])."""
+def _drive_to_fridge(fridge: ObjectNode, depth_points: np.ndarray, seconds: float, trail: list | None = None,
+                     grid: Grid | None = None):
+    """Drive to the fridge on grid (default: an empty map) while the depth always shows depth_points (n, 2) [m];
+    trail, when given, collects every (pose, command). Returns (navigator, final pose, time [s])."""
     nav = Navigator(NavigationConfig(), parse_instruction('go to the fridge'), (0.0, 0.0, 0.0))
-    nav.set_map(Grid(np.zeros((120, 200), np.int8), (-2.0, -3.0), 0.05))
+    nav.set_map(grid if grid is not None else Grid(np.zeros((120, 200), np.int8), (-2.0, -3.0), 0.05))
     nav.set_scene(SceneGraph([fridge]))
     pose, t, last_slow = (0.0, 0.0, 0.0), 0.0, -math.inf
     while not nav.status.done and t < seconds:
@@ -662,16 +663,21 @@ def _drive_to_fridge(fridge: ObjectNode, depth_points: np.ndarray, seconds: floa
     return nav, pose, t
 
 
-def _held_by_a_phantom(object_x: float, phantom_x: float, trail: list | None = None, half_width: float = 3.0):
+def _held_by_a_phantom(object_x: float, phantom_x: float, trail: list | None = None, half_width: float = 3.0,
+                       grid: Grid | None = None):
     """Drive to a fridge while stereo noise that never clears stands across the corridor at phantom_x (|y| <=
     half_width); trail, when given, collects every (pose, command)."""
     phantom = np.stack([np.full(200, phantom_x), np.linspace(-half_width, half_width, 200)], axis=1)
     fridge = ObjectNode(1, 'fridge', 'white', (object_x, 0.0, 0.9), (0.4, 0.4, 1.8))
-    return _drive_to_fridge(fridge, phantom, 120.0, trail)
+    return _drive_to_fridge(fridge, phantom, 120.0, trail, grid)
 
 
 def test_held_short_of_the_stop_point_but_within_tolerance_counts_as_reached():
-    nav, pose, _t = _held_by_a_phantom(object_x=2.0, phantom_x=1.6)
+    corridor = Grid(np.zeros((120, 200), np.int8), (-2.0, -3.0), 0.05)  # 1.2 m wide, closed 0.5 m behind the start
+    for x0, y0, x1, y1 in ((-0.6, 0.6, 8.0, 0.7), (-0.6, -0.7, 8.0, -0.6), (-0.6, -0.7, -0.5, 0.7)):
+        (r0, c0), (r1, c1) = corridor.cell_of((x0, y0)), corridor.cell_of((x1, y1))
+        corridor.data[r0:r1 + 1, c0:c1 + 1] = OCCUPIED
+    nav, pose, _t = _held_by_a_phantom(object_x=2.0, phantom_x=1.6, grid=corridor)
 
     assert nav.status.success and 'way ahead is blocked' in nav.status.message, nav.status.message
     assert 1.8 - pose[0] <= nav.cfg.goal_tolerance_m

@@ -355,10 +355,8 @@ class Navigator:
         if now - self._progress[2] < STUCK_S:
             return None
         self._progress = (float(pose[0]), float(pose[1]), now)
-        gap = decision.target.distance(pose[:2])
-        if decision.target.kind == 'object' and gap <= self.cfg.goal_tolerance_m - STOP_SHORT_MARGIN_M:
-            return self._on_arrival(decision, pose, dt, f' (stopped {gap:.2f} m from it, short of '
-                                                           f'{self.cfg.stop_distance_m:g} m: the way ahead is blocked)')
+        if (short := self._short_of(decision, pose)) is not None:
+            return self._on_arrival(decision, pose, dt, short)
         if decision.exploring:
             self.slow.mark_failed(decision.target)
         if self.recoveries >= MAX_RECOVERIES:
@@ -379,6 +377,14 @@ class Navigator:
                 return self._stop('stuck: backing up', dt)
             self.status.reasoning += ' No progress: turn in place to look again, then re-plan.'
         return self._stop('stuck: looking around', dt)
+
+    def _short_of(self, decision: Decision, pose) -> str | None:
+        """The arrival note when the robot, with no way on, stands short of the stop point of an object target but
+        within the success margin (goal_tolerance_m less STOP_SHORT_MARGIN_M); None otherwise."""
+        gap = decision.target.distance(pose[:2])
+        if decision.target.kind != 'object' or gap > self.cfg.goal_tolerance_m - STOP_SHORT_MARGIN_M:
+            return None
+        return f' (stopped {gap:.2f} m from it, short of {self.cfg.stop_distance_m:g} m: the way ahead is blocked)'
 
     def _room_to_turn(self, pose) -> bool:
         """True when neither the latest depth nor the planning costmap shows an obstacle inside the circle the body
@@ -537,8 +543,10 @@ class Navigator:
                 if decision.exploring:
                     self.slow.mark_failed(decision.target)
                     self._want_slow = True
-                elif self._plan_failures >= MAX_PLAN_FAILURES:
+                elif self._plan_failures >= MAX_PLAN_FAILURES and self._short_of(decision, pose) is None:
                     self._finish(False, f'no path to {decision.target.name}: {result.reason}')
+                elif self._plan_failures >= MAX_PLAN_FAILURES:
+                    self._on_arrival(decision, pose, 0.0, self._short_of(decision, pose))
                 return False
             if not self._approach:
                 self._plan_failures = 0
