@@ -546,6 +546,7 @@ class Navigator:
                 elif self._plan_failures >= MAX_PLAN_FAILURES and self._short_of(decision, pose) is None:
                     self._finish(False, f'no path to {decision.target.name}: {result.reason}')
                 elif self._plan_failures >= MAX_PLAN_FAILURES:
+                    self._plan_failures = 0  # the next step gets its own tries
                     self._on_arrival(decision, pose, 0.0, self._short_of(decision, pose))
                 return False
             if not self._approach:
