@@ -543,11 +543,12 @@ class Navigator:
                 if decision.exploring:
                     self.slow.mark_failed(decision.target)
                     self._want_slow = True
-                elif self._plan_failures >= MAX_PLAN_FAILURES and self._short_of(decision, pose) is None:
-                    self._finish(False, f'no path to {decision.target.name}: {result.reason}')
                 elif self._plan_failures >= MAX_PLAN_FAILURES:
-                    self._plan_failures = 0  # the next step gets its own tries
-                    self._on_arrival(decision, pose, 0.0, self._short_of(decision, pose))
+                    if (short := self._short_of(decision, pose)) is None:
+                        self._finish(False, f'no path to {decision.target.name}: {result.reason}')
+                    else:
+                        self._plan_failures = 0  # the next step gets its own tries
+                        self._on_arrival(decision, pose, 0.0, short)
                 return False
             if not self._approach:
                 self._plan_failures = 0
@@ -604,9 +605,7 @@ class Navigator:
         if result.path is not None:
             return result
         reach = reachable_from(costmap, pose[:2]) & ~costmap.lethal
-        walked = np.zeros(grid.shape, bool)
-        rows, cols, inside = grid.cells_of(np.vstack([self.trail.points().reshape(-1, 2), np.asarray(pose[:2])[None]]))
-        walked[rows[inside], cols[inside]] = True
+        walked = trail_mask(grid, np.vstack([self.trail.points().reshape(-1, 2), np.asarray(pose[:2])[None]]))
         reach &= ndimage.distance_transform_edt(~walked) * grid.resolution > APPROACH_FRESH_M
         if not reach.any() or not mask.any():
             return failed
