@@ -42,6 +42,6 @@ def test_colcon_build_installs_launch_config_and_node_executables(tmp_path):
                              cwd=tmp_path, capture_output=True, text=True, timeout=60,
                              env=dict(env, PYTHONPATH=str(ws / 'install' / 'groundfm' / 'lib' / 'python3.11' /
                                                           'site-packages'),
-                                      AMENT_PREFIX_PATH=f'{ws / "install" / "groundfm"}:{VENV}'))
+                                      AMENT_PREFIX_PATH=f'{ws / "install" / "groundfm"}:{VENV}', TMPDIR=str(tmp_path)))
     assert printed.returncode == 0, printed.stderr
     assert f'{ws}/install/groundfm/lib/groundfm/sim_node --ros-args -r __node:=sim' in printed.stdout

@@ -5,6 +5,7 @@ import re
 import shlex
 import signal
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -63,6 +64,13 @@ try:
 except (KeyboardInterrupt, ExternalShutdownException):
     pass
 '''
+
+
+@pytest.fixture(autouse=True)
+def _params_files_in_tmp_path(tmp_path, monkeypatch):
+    """Dict parameters go to temporary files that `--print` leaves for the printed command (as launch_ros does): keep
+    them in the test's own folder."""
+    monkeypatch.setattr(tempfile, 'tempdir', str(tmp_path))
 
 
 def script(tmp_path: Path, name: str, body: str) -> str:
