@@ -23,7 +23,7 @@ from groundfm.mapping.sparse_conv import (
     parent_map,
 )
 from groundfm.mapping.volsplat import GaussianMap, Gaussians, VolSplatRefiner, decode, quat_to_matrix_wxyz
-from groundfm.mapping.voxel_map import VoxelHash, VoxelMap, trusted_labels
+from groundfm.mapping.voxel_map import VoxelHash, VoxelMap, stereo_outliers, trusted_labels
 
 K = np.array([[40.0, 0.0, 15.5], [0.0, 40.0, 11.5], [0.0, 0.0, 1.0]])
 LOOK_DOWN = np.diag([1.0, -1.0, -1.0])  # optical x = map x, y = -map y, z = -map z
@@ -83,9 +83,10 @@ def test_input_validation_names_the_problem():
         vmap.integrate(rgb[:10], depth, K, pose)
     with pytest.raises(ValueError, match='finite'):
         vmap.integrate(rgb, depth, K, pose * np.nan)
-    depth[:5] = np.nan  # NaN depth is simply skipped
-    stats = vmap.integrate(rgb, depth, K, pose)
-    assert stats.points == 32 * 19
+    depth[:5] = np.nan  # NaN depth is simply skipped ...
+    assert VoxelMap(MapConfig(outlier_window_px=0)).integrate(rgb, depth, K, pose).points == 32 * 19
+    stats = vmap.integrate(rgb, depth, K, pose)  # ... and so are the rows whose outlier window reaches the hole
+    assert stats.points == 32 * (19 - MapConfig().outlier_window_px // 2)
 
 
 def test_hash_table_insert_lookup_delete_and_growth():
@@ -281,7 +282,8 @@ def test_render_of_a_fitted_surfel_map_reproduces_a_flat_colour():
 
 def test_a_stereo_outlier_seen_through_by_later_views_is_free_space_not_an_obstacle():
     rng = np.random.default_rng(3)
-    vmap = VoxelMap(MapConfig(occupancy_resolution=0.05, occupancy_min_views=1))
+    # The see-through test alone (the outlier window would drop the blob before it is ever lifted).
+    vmap = VoxelMap(MapConfig(occupancy_resolution=0.05, occupancy_min_views=1, outlier_window_px=0))
     rgb, floor, pose = _plane_frame(rng, height=1.0)
     outlier = floor.copy()
     outlier[8:12, 12:16] = 0.5  # a mismatch floating 0.5 m above the floor, in one frame
@@ -385,6 +387,22 @@ def test_only_pixels_inside_one_label_and_one_surface_vote():
     tilted = np.tile(np.linspace(2.0, 2.2, 30, dtype=np.float32), (20, 1))  # a slanted wall: 0.7 % per pixel
     assert (trusted_labels(np.zeros_like(labels), tilted, 2, 0.1) == 0).all()
     assert trusted_labels(labels, depth, 0, 0.1) is labels
+
+
+def test_stereo_outliers_keep_slanted_planes_and_drop_mismatches_edges_and_hole_sides():
+    rows, cols = np.mgrid[0:40, 0:60].astype(np.float32)
+    floor = 1.0 / (0.05 + 0.01 * rows + 0.002 * cols)  # a plane seen at a slant: inverse depth affine in (u, v)
+    assert not stereo_outliers(floor, 9, 0.024).any()
+    depth = floor.copy()
+    depth[10:13, 30:33] = 0.8 * depth[10:13, 30:33]  # a mismatched blob, 20 % too near
+    depth[:, 50:] = 1.0  # a box in front of the plane from column 50 on
+    depth[30, 10] = np.nan  # a failed match
+    out = stereo_outliers(depth, 9, 0.024)
+    assert out[11, 31] and out[10:13, 30:33].all()  # the blob
+    assert out[20, 49] and out[20, 50]  # both sides of the depth edge
+    assert not out[20, 40] and not out[20, 58]  # the plane and the box away from the edge
+    assert out[30, 12] and out[26, 10] and not out[30, 15] and not out[30, 10]  # the hole's window, not the hole
+    assert not stereo_outliers(depth, 0, 0.024).any()
 
 
 def test_pm_loss_is_zero_for_an_exact_similarity_transform():

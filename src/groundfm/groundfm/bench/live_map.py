@@ -12,6 +12,10 @@ Metrics per method (summed or pooled over the seeds):
   occupied_cells    all occupied cells;
   obstacle_recall   share of ground-truth obstacle cells next to observed free space with an occupied cell within
                     0.1 m (what keeps the robot off furniture);
+  passable_lost     share of the observed cells where the body fits in truth (0.22 m from any obstacle, the planner's
+                    inflation) that the map's occupied cells shut for it (what narrows doorways and gaps: phantoms
+                    near a wall count here, not in phantom_cells);
+  floor_seen        share of the ground truth's free cells that the map shows free (what exploration has to go on);
   object_center_m   median distance between an object's box centre and its ground-truth centre (x, y) [m];
   object_oversize   share of objects whose box is more than 0.5 m longer than the ground truth's.
 """
@@ -25,6 +29,7 @@ import numpy as np
 from groundfm.bench.results import THIS_PROJECT, Results
 
 PHANTOM_CLEARANCE_M = 0.3
+BODY_RADIUS_M = 0.22  # navigation's robot_radius: the inflation its planner uses
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,7 +85,8 @@ def build_map(seed: int, frames: int, depth: str, cfg=None):
 
 
 def occupancy_scores(house, vmap) -> dict[str, float]:
-    """phantom_cells, occupied_cells and obstacle_recall of the map's occupancy against the ground-truth grid."""
+    """phantom_cells, occupied_cells, obstacle_recall and passable_lost of the map's occupancy against the
+    ground-truth grid."""
     from scipy import ndimage
 
     from groundfm.mapping.occupancy import OCCUPIED, UNKNOWN, occupancy_from_map
@@ -102,8 +108,12 @@ def occupancy_scores(house, vmap) -> dict[str, float]:
     phantom = (est == OCCUPIED) & (truth.data == FREE) & (clearance > PHANTOM_CLEARANCE_M)
     seen_edge = ndimage.binary_dilation((est != UNKNOWN) & ~obstacle) & obstacle
     found = ndimage.binary_dilation(est == OCCUPIED, iterations=2) & seen_edge
+    fits = (truth.data == FREE) & (clearance >= BODY_RADIUS_M) & (est != UNKNOWN)
+    shut = ndimage.distance_transform_edt(est != OCCUPIED) * truth.resolution < BODY_RADIUS_M
     return {'phantom_cells': float(phantom.sum()), 'occupied_cells': float((occ.data == OCCUPIED).sum()),
-            'obstacle_recall': float(found.sum() / max(seen_edge.sum(), 1))}
+            'obstacle_recall': float(found.sum() / max(seen_edge.sum(), 1)),
+            'passable_lost': float((fits & shut).sum() / max(fits.sum(), 1)),
+            'floor_seen': float(((est == FREE) & (truth.data == FREE)).sum() / max((truth.data == FREE).sum(), 1))}
 
 
 def object_errors(house, vmap) -> list[tuple[float, float]]:
@@ -134,6 +144,8 @@ def run(args: argparse.Namespace) -> Results:
             'phantom_cells': sum(o['phantom_cells'] for o in occ),
             'occupied_cells': sum(o['occupied_cells'] for o in occ),
             'obstacle_recall': statistics.fmean(o['obstacle_recall'] for o in occ),
+            'passable_lost': statistics.fmean(o['passable_lost'] for o in occ),
+            'floor_seen': statistics.fmean(o['floor_seen'] for o in occ),
             'object_center_m': statistics.median(e for e, _ in obj) if obj else math.nan,
             'object_oversize': float(np.mean([x > 0.5 for _, x in obj])) if obj else math.nan}
     return out

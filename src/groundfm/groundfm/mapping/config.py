@@ -33,6 +33,8 @@ class MapConfig:
     see_through_rel: float = 0.05  # ... or this share of that depth, whichever is larger (0 margin: no free space)
     see_through_window: int = 100  # the test covers voxels seen in this many latest keyframes (bounds its cost)
     see_through_ratio: float = 0.5  # voxels passed through more than this times their surface was seen are free space
+    outlier_window_px: int = 9  # depth pixels off the plane through this square window are not lifted (0 = all are)
+    outlier_tolerance: float = 0.024  # ... off by more than this in inverse depth [1/m] (stereo: px / (fx * baseline))
     label_margin_px: int = 2  # a pixel votes its label only if all pixels this close share label and surface [px]
     label_depth_step: float = 0.1  # ... and their depths lie within this factor of each other (1 + step)
     publish_period_s: float = 1.0  # map/gaussians, map/occupancy and map/objects at most this often [s]
@@ -107,6 +109,12 @@ _DESCRIPTIONS = {
                            100_000),
     'see_through_ratio': ('Voxels passed through more than this times they were seen are free space: not occupied, '
                           'not an object [-]', 0.0, 1000.0),
+    'outlier_window_px': ('A depth pixel is lifted only if every pixel in this square window around it has a depth '
+                          'and its inverse depth lies within outlier_tolerance of the window mean (a plane, even '
+                          'a slanted one, has an affine inverse depth): stereo mismatches and depth edges do not '
+                          '(0 or 1 = every pixel is lifted) [px]', 0, 63),
+    'outlier_tolerance': ('Largest departure of a pixel\'s inverse depth from its window mean [1/m]; for stereo '
+                          'depth, disparity px / (fx * baseline)', 0.0, 100.0),
     'label_margin_px': ('A pixel votes its instance label only if all pixels within this margin share the label '
                         'and one smooth depth surface (0 = every pixel votes) [px]', 0, 32),
     'label_depth_step': ('Depths within the label margin must agree within this relative step [-]', 0.0, 10.0),

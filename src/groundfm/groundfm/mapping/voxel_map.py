@@ -164,6 +164,26 @@ def lift(depth: np.ndarray, k: np.ndarray, t_map_cam: np.ndarray, stride: int, m
     return pts, (vs * w + us).astype(np.int64)
 
 
+def stereo_outliers(depth: np.ndarray, window_px: int, tolerance: float) -> np.ndarray:
+    """Bool (H, W): pixels of a planar depth image (H, W) [m] that should not be lifted into the map.
+
+    The inverse depth of a plane is affine in the pixel coordinates, so on any smooth surface (a floor or a wall seen
+    at a slant too) a pixel's inverse depth equals the mean over a square window around it. Stereo mismatches in
+    weak texture and the pixels beside a depth edge depart from that mean by more than tolerance [1/m] (for stereo,
+    a disparity error in px / (fx * baseline)); a window with a hole in it lies beside a failed match, so its centre
+    is not trusted either. window_px 0 or 1: nothing is an outlier.
+    """
+    finite = np.isfinite(depth) & (depth > 0)
+    if window_px <= 1:
+        return np.zeros(depth.shape, bool)
+    from scipy import ndimage
+
+    inverse = np.where(finite, 1.0 / np.where(finite, depth, 1.0), 0.0)
+    full = ndimage.uniform_filter(finite.astype(np.float64), window_px) > 1.0 - 1e-6  # image edges: mirrored
+    mean = ndimage.uniform_filter(inverse, window_px)
+    return finite & ~(full & (np.abs(inverse - mean) <= tolerance))
+
+
 def trusted_labels(labels: np.ndarray, depth: np.ndarray, margin_px: int, depth_step: float) -> np.ndarray:
     """Instance labels (H, W) int32 with -1 (no vote) where a pixel is not safely inside one surface of one label.
 
@@ -310,6 +330,7 @@ class VoxelMap:
         if k.shape != (3, 3) or t_map_cam.shape != (4, 4) or not finite:
             raise ValueError('K must be a finite (3, 3) and T_map_cam a finite (4, 4) matrix')
 
+        depth = np.where(stereo_outliers(depth, cfg.outlier_window_px, cfg.outlier_tolerance), np.nan, depth)
         pts, pix = lift(depth, k, t_map_cam, cfg.pixel_stride, cfg.min_depth, cfg.max_depth)
         self.keyframes += 1
         if len(pts) == 0:
