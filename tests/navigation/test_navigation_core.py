@@ -468,6 +468,22 @@ def test_navigator_reaches_a_multi_step_goal(action_space):
     assert nav.slow_updates >= 2 and nav.chunks >= cfg.fast_per_slow * (nav.slow_updates - 2)
 
 
+@pytest.mark.parametrize('inside_m, reached', [(0.05, False), (0.12, True)])
+def test_a_room_goal_is_reached_just_past_the_doorway(inside_m, reached):
+    """Success is the robot's centre in the room: walking on to the planned cells deeper inside only adds path."""
+    from groundfm.sim.house import generate_house
+
+    house = generate_house(100).to_json()  # the living room / kitchen doorway is at (8.78, 3.63), kitchen to the south
+    pose = (8.78, 3.63 - inside_m, -math.pi / 2)
+    nav = Navigator(NavigationConfig(), parse_instruction('go to the kitchen'), pose)
+    nav.set_map(grid_from_house(house))
+    nav.set_scene(SceneGraph.from_house_json(house))
+    nav.slow_update(pose, 0.0)
+    nav.fast_tick(pose, 0.0, 0.05)
+
+    assert nav.status.done == reached and nav.status.success == reached, nav.status.message
+
+
 # --- a live map that grows (mapping's map/occupancy and map/objects) -----------------------------------------------
 
 

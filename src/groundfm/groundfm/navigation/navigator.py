@@ -47,6 +47,8 @@ from groundfm.navigation.trail import Trail
 
 PHASE_PARSING, PHASE_EXPLORING, PHASE_NAVIGATING, PHASE_ARRIVED = 'parsing', 'exploring', 'navigating', 'arrived'
 ROOM_INSET_M = 0.35  # room goals: aim this far inside the walls [m]
+ROOM_ARRIVED_M = 0.1  # ... and a room goal is reached once the robot's centre is this far inside them (past the
+#                       doorway's wall, half 0.05 m thick) [m]
 POINT_GOAL_M = 0.3  # door / pose goals: aim within this distance [m]
 FRONTIER_REACHED_M = 0.6  # a frontier counts as explored within this distance [m]
 PATH_END_M = 0.15  # arrived when this close to the end of the planned path [m]
@@ -697,7 +699,8 @@ class Navigator:
         if target.kind in ('room', 'search'):
             x0, y0 = target.polygon.min(axis=0)
             x1, y1 = target.polygon.max(axis=0)
-            inset = min(ROOM_INSET_M, 0.25 * (x1 - x0), 0.25 * (y1 - y0)) * 0.6
+            inset = min(ROOM_INSET_M, 0.25 * (x1 - x0), 0.25 * (y1 - y0))
+            inset = min(ROOM_ARRIVED_M, inset) if target.kind == 'room' else 0.6 * inset  # a search looks further in
             return x0 + inset <= xy[0] <= x1 - inset and y0 + inset <= xy[1] <= y1 - inset
         radius = {'object': self.cfg.stop_distance_m + 0.05, 'near': self.cfg.stop_distance_m + 0.05,
                   'frontier': FRONTIER_REACHED_M}.get(target.kind, POINT_GOAL_M + 0.05)
