@@ -167,6 +167,7 @@ class Navigator:
         self._covered: tuple[Grid, Grid] | None = None  # (map as received, the same padded to cover the sub-goal)
         self._approach = False  # the current path only approaches a goal that the map shows cut off
         self._scan: list[float] | None = None  # look-around turn in progress: [last yaw, turned so far] [rad]
+        self._scan_whole = False  # ... that the slow system may not cut short when it sees the target (a recovery)
         self._scan_gain: tuple[float, float] | None = None  # (turned [rad], time [s]) when the turn last gained
         self.scans = 0  # look-around turns done
         self._scan_xy: tuple[float, float] | None = None  # where the last look-around turn started
@@ -230,7 +231,7 @@ class Navigator:
                 return None
             self._want_slow = False
             scanning = self._scan is not None
-            if scanning and (decision.target is None or decision.exploring):
+            if scanning and (decision.target is None or decision.exploring or self._scan_whole):
                 self.status.reasoning = decision.think + ' Still looking around first.'
                 return decision  # finish the turn: it shows the whole surroundings before a frontier is chosen
             self._scan = None
@@ -293,9 +294,10 @@ class Navigator:
             walked[rows[ok], cols[ok]] = False
         return build_costmap(grid, radius, self.cfg.clearance_weight, self.cfg.unknown_is_free, walked)
 
-    def _start_scan(self, decision: Decision, pose, why: str) -> Decision:
-        """Begin a look-around turn in place (caller holds the lock); the slow system is asked again after it."""
-        self._scan, self._scan_gain = [float(pose[2]), 0.0], None
+    def _start_scan(self, decision: Decision, pose, why: str, whole: bool = False) -> Decision:
+        """Begin a look-around turn in place (caller holds the lock); the slow system is asked again after it. A
+        turn that is not whole ends early once the slow system has a target to go to."""
+        self._scan, self._scan_gain, self._scan_whole = [float(pose[2]), 0.0], None, whole
         self._scan_xy = (float(pose[0]), float(pose[1]))
         room = self.scene.room_at(pose[:2])
         if room is not None:
@@ -337,7 +339,7 @@ class Navigator:
         if math.dist(self.path[-1], xy) <= PATH_END_M and not busy:  # the end of a path into the goal region
             if self._approach:  # only as near as the map allows: look again from here
                 self.path, self._approach, self._next_chunk = None, False, -math.inf
-                if self._plan_failures >= MAX_PLAN_FAILURES:
+                if self._plan_failures >= MAX_PLAN_FAILURES and not self._look_again(decision, pose, 'Still cut off'):
                     self._finish(False, f'no path to {decision.target.name}: the map shows it cut off')
                 return self._stop('approach reached; re-planning', dt)
             return self._on_arrival(decision, pose, dt)
@@ -369,7 +371,7 @@ class Navigator:
         self._mark_path_ahead(pose, now)
         wedged = not self._room_to_turn(pose)
         with self._lock:
-            self._scan, self._scan_gain = [float(pose[2]), 0.0], None
+            self._scan, self._scan_gain, self._scan_whole = [float(pose[2]), 0.0], None, False
             self.decision, self.path = None, None
             if wedged and not self._discrete and self._rear_is_clear(self._planned_grid or self.grid, pose):
                 self._backup = (float(pose[0]), float(pose[1]), now)
@@ -379,6 +381,20 @@ class Navigator:
                 return self._stop('stuck: backing up', dt)
             self.status.reasoning += ' No progress: turn in place to look again, then re-plan.'
         return self._stop('stuck: looking around', dt)
+
+    def _look_again(self, decision: Decision, pose, why: str) -> bool:
+        """Before a goal the map shows cut off is given up: turn in place (a recovery, counted with the stuck ones)
+        so that fresh views can clear stereo noise from the map, then plan again. False when the step has had its
+        turns or the robot already looked around from here."""
+        if self.recoveries >= MAX_RECOVERIES or (self._scan_xy is not None
+                                                 and math.dist(self._scan_xy, pose[:2]) <= SCAN_SPACING_M):
+            return False
+        self.recoveries += 1
+        self._plan_failures = 0
+        with self._lock:
+            self.path, self._approach = None, False
+            self._start_scan(decision, pose, f' {why}: turn in place to look again, then re-plan.', whole=True)
+        return True
 
     def _short_of(self, decision: Decision, pose) -> str | None:
         """The arrival note when the robot, with no way on, stands short of the stop point of an object target but
@@ -546,11 +562,11 @@ class Navigator:
                     self.slow.mark_failed(decision.target)
                     self._want_slow = True
                 elif self._plan_failures >= MAX_PLAN_FAILURES:
-                    if (short := self._short_of(decision, pose)) is None:
-                        self._finish(False, f'no path to {decision.target.name}: {result.reason}')
-                    else:
+                    if (short := self._short_of(decision, pose)) is not None:
                         self._plan_failures = 0  # the next step gets its own tries
                         self._on_arrival(decision, pose, 0.0, short)
+                    elif not self._look_again(decision, pose, 'The map shows the goal cut off'):
+                        self._finish(False, f'no path to {decision.target.name}: {result.reason}')
                 return False
             if not self._approach:
                 self._plan_failures = 0
