@@ -58,3 +58,13 @@ def test_goals_sent_on_the_spin_thread_get_their_response_however_slow_the_send(
     finally:
         client_side.close()
         server_side.close()
+
+
+def test_close_destroys_the_action_clients_with_the_node():
+    background = BackgroundNode('closing_test', domain_id=next_domain_id())
+    client = ActionClient(background.node, Navigate, 'navigate')
+    assert client in background.node.waitables
+
+    background.close()
+
+    assert client not in background.node.waitables  # destroyed now, not by the garbage collector at exit

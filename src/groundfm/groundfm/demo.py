@@ -15,6 +15,7 @@ Output folder: report.json (what happened, measured), topdown.png (floor plan + 
 
 import argparse
 import json
+import math
 import sys
 import threading
 import time
@@ -64,7 +65,9 @@ class _Observer:
         self.stamps: dict[str, list[float]] = {}
         self.trajectory: list[tuple[float, float, float, float, float]] = []  # t, x, y, z [s, m], yaw [rad]
         self.pose: tuple[float, float, float] | None = None  # latest (x, y, yaw) [m, rad]
+        self.tilt = 0.0  # latest angle between the base's up axis and the world's [rad]
         self.quiet = quiet  # do not print navigation feedback
+        self._navigate = None  # the Navigate action client, made on the first goal (destroyed with the node)
         self._background = BackgroundNode('groundfm_demo')
         self.node = self._background.node
         self.node.create_subscription(Clock, '/clock', self._on_clock, qos.CLOCK)
@@ -100,6 +103,7 @@ class _Observer:
         with self.lock:
             self.trajectory.append((seconds_from_stamp(msg.header.stamp), p.x, p.y, p.z, yaw))
             self.pose = (p.x, p.y, yaw)
+            self.tilt = math.acos(min(1.0, max(-1.0, 1.0 - 2.0 * (q.x * q.x + q.y * q.y))))
             self._stamp('odom', msg.header)
 
     def height(self) -> float:
@@ -129,7 +133,9 @@ class _Observer:
         from groundfm.navigation.navigator import FeedbackLog
         from groundfm_interfaces.action import Navigate
 
-        client = ActionClient(self.node, Navigate, 'navigate')
+        if self._navigate is None:
+            self._navigate = ActionClient(self.node, Navigate, 'navigate')
+        client = self._navigate
         if not client.wait_for_server(timeout_sec=30.0):
             raise RuntimeError('no navigate action server: is the navigation node running (navigation:=true)?')
         feedback = FeedbackLog()

@@ -72,9 +72,15 @@ class BackgroundNode:
         return future.result()
 
     def close(self) -> None:
-        """Stop spinning, destroy the node and shut the context down."""
+        """Stop spinning, destroy the node with its action clients and shut the context down."""
         self._closing.set()
         self._thread.join(timeout=5.0)
         self._executor.shutdown(timeout_sec=1.0)
+        # destroy_node leaves waitables (action clients) to the garbage collector; collected at interpreter exit, after
+        # the context is gone, Fast DDS can deadlock tearing their readers down (a benchmark hung there after its JSON).
+        for waitable in list(self.node.waitables):
+            destroy = getattr(waitable, 'destroy', None)
+            if destroy is not None:
+                destroy()
         self.node.destroy_node()
         self.context.try_shutdown()
