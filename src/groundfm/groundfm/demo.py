@@ -15,7 +15,6 @@ Output folder: report.json (what happened, measured), topdown.png (floor plan + 
 
 import argparse
 import json
-import math
 import sys
 import threading
 import time
@@ -65,7 +64,7 @@ class _Observer:
         self.stamps: dict[str, list[float]] = {}
         self.trajectory: list[tuple[float, float, float, float, float]] = []  # t, x, y, z [s, m], yaw [rad]
         self.pose: tuple[float, float, float] | None = None  # latest (x, y, yaw) [m, rad]
-        self.tilt = 0.0  # latest angle between the base's up axis and the world's [rad]
+        self.control_mode = ''  # the controller's latest mode on control/state ('fallen' once it has damped the joints)
         self.quiet = quiet  # do not print navigation feedback
         self._navigate = None  # the Navigate action client, made on the first goal (destroyed with the node)
         self._background = BackgroundNode('groundfm_demo')
@@ -74,6 +73,7 @@ class _Observer:
         self.node.create_subscription(String, 'sim/scene', self._on_scene, qos.LATCHED)
         self.node.create_subscription(Odometry, 'odom', self._on_odom, qos.STATE)
         self.node.create_subscription(OccupancyGrid, 'map/occupancy', self._on_map, qos.LATCHED)
+        self.node.create_subscription(String, 'control/state', self._on_control_state, 10)
         for topic in ('stereo/left/image_rect', 'stereo/right/image_rect', 'sim/depth_gt'):
             self.node.create_subscription(Image, topic, lambda m, t=topic: self._on_image(t, m), qos.SENSOR)
 
@@ -103,8 +103,15 @@ class _Observer:
         with self.lock:
             self.trajectory.append((seconds_from_stamp(msg.header.stamp), p.x, p.y, p.z, yaw))
             self.pose = (p.x, p.y, yaw)
-            self.tilt = math.acos(min(1.0, max(-1.0, 1.0 - 2.0 * (q.x * q.x + q.y * q.y))))
             self._stamp('odom', msg.header)
+
+    def _on_control_state(self, msg) -> None:
+        try:
+            mode = json.loads(msg.data).get('mode', '')
+        except (ValueError, AttributeError):
+            return
+        with self.lock:
+            self.control_mode = str(mode)
 
     def height(self) -> float:
         """Latest base height [m] (0 before any odometry)."""

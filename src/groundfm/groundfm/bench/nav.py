@@ -517,7 +517,6 @@ def _summarise(outcomes: dict[str, dict[str, list[Outcome]]], prefix: str) -> Re
 
 LAUNCH_CAPABILITIES = {'control': 'true', 'depth': 'true', 'mapping': 'true', 'navigation': 'true', 'scene': 'false'}
 STANDING_M = 0.22  # base above this: the robot still stands [m]
-FALLEN_TILT_RAD = 0.8  # ... and tilted less than this (control's fall_tilt_rad: it may lean on furniture) [rad]
 
 
 def evaluate_trajectory(ep: Episode, trajectory: np.ndarray, grid, obstacles, tolerance: float, radius: float,
@@ -648,8 +647,9 @@ def run_full_stack(args: argparse.Namespace, cfg) -> dict[str, dict[str, list[Ou
                 obstacles = [wall_footprint(w) for w in house.walls] + [o.footprint() for o in house.objects]
                 print(f'seed {seed}: stack up in {stack.startup_s:.1f} s', flush=True)
                 for k in range(args.episodes):
-                    down = stack.observer.height() < STANDING_M or stack.observer.tilt > FALLEN_TILT_RAD
-                    if down:  # a fall ends this bring-up (control damps the joints): start a fresh one
+                    if stack.observer.height() < STANDING_M or stack.observer.control_mode == 'fallen':
+                        # a fall ends this bring-up (control damps the joints; a base leaning on furniture stays
+                        # high): start a fresh one
                         print(f'seed {seed}: the robot is down; bringing the stack up again', flush=True)
                         stack.close()
                         stack = _Stack(seed, args.depth)
