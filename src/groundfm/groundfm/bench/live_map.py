@@ -12,9 +12,9 @@ Metrics per method (summed or pooled over the seeds):
   occupied_cells    all occupied cells;
   obstacle_recall   share of ground-truth obstacle cells next to observed free space with an occupied cell within
                     0.1 m (what keeps the robot off furniture);
-  passable_lost     share of the observed cells where the body fits in truth (0.22 m from any obstacle, the planner's
-                    inflation) that the map's occupied cells shut for it (what narrows doorways and gaps: phantoms
-                    near a wall count here, not in phantom_cells);
+  passable_lost     share of the observed cells where the body fits in truth (navigation's robot_radius, 0.22 m,
+                    from any obstacle) that the map's occupied cells shut for it (what narrows doorways and gaps:
+                    phantoms near a wall count here, not in phantom_cells);
   floor_seen        share of the ground truth's free cells that the map shows free (what exploration has to go on);
   object_center_m   median distance between an object's box centre and its ground-truth centre (x, y) [m];
   object_oversize   share of objects whose box is more than 0.5 m longer than the ground truth's.
@@ -29,7 +29,6 @@ import numpy as np
 from groundfm.bench.results import THIS_PROJECT, Results
 
 PHANTOM_CLEARANCE_M = 0.3
-BODY_RADIUS_M = 0.22  # navigation's robot_radius: the inflation its planner uses
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,6 +89,7 @@ def occupancy_scores(house, vmap) -> dict[str, float]:
     from scipy import ndimage
 
     from groundfm.mapping.occupancy import OCCUPIED, UNKNOWN, occupancy_from_map
+    from groundfm.navigation.config import NavigationConfig
     from groundfm.navigation.planner import FREE, grid_from_house
 
     occ = occupancy_from_map(vmap)
@@ -108,8 +108,9 @@ def occupancy_scores(house, vmap) -> dict[str, float]:
     phantom = (est == OCCUPIED) & (truth.data == FREE) & (clearance > PHANTOM_CLEARANCE_M)
     seen_edge = ndimage.binary_dilation((est != UNKNOWN) & ~obstacle) & obstacle
     found = ndimage.binary_dilation(est == OCCUPIED, iterations=2) & seen_edge
-    fits = (truth.data == FREE) & (clearance >= BODY_RADIUS_M) & (est != UNKNOWN)
-    shut = ndimage.distance_transform_edt(est != OCCUPIED) * truth.resolution < BODY_RADIUS_M
+    body = NavigationConfig().robot_radius  # the inflation navigation's planner uses
+    fits = (truth.data == FREE) & (clearance >= body) & (est != UNKNOWN)
+    shut = ndimage.distance_transform_edt(est != OCCUPIED) * truth.resolution < body
     return {'phantom_cells': float(phantom.sum()), 'occupied_cells': float((occ.data == OCCUPIED).sum()),
             'obstacle_recall': float(found.sum() / max(seen_edge.sum(), 1)),
             'passable_lost': float((fits & shut).sum() / max(fits.sum(), 1)),

@@ -173,10 +173,11 @@ def stereo_outliers(depth: np.ndarray, window_px: int, tolerance: float) -> np.n
     a disparity error in px / (fx * baseline)); a window with a hole in it lies beside a failed match, so its centre
     is not trusted either. window_px 0 or 1: nothing is an outlier.
     """
-    finite = np.isfinite(depth) & (depth > 0)
     if window_px <= 1:
         return np.zeros(depth.shape, bool)
     from scipy import ndimage
+
+    finite = np.isfinite(depth) & (depth > 0)
 
     inverse = np.where(finite, 1.0 / np.where(finite, depth, 1.0), 0.0)
     full = ndimage.uniform_filter(finite.astype(np.float64), window_px) > 1.0 - 1e-6  # image edges: mirrored
