@@ -633,15 +633,23 @@ CUT_OFF_PENALTY_M = 10.0  # a frontier with no path on this map ranks as if this
 
 def select_frontier(frontiers: list[Frontier], robot_xy, visited: list[tuple[float, float]] = (),
                     size_weight: float = 0.02, exclude_radius: float = 0.75,
-                    keep: tuple[float, float] | None = None) -> Frontier | None:
+                    keep: tuple[float, float] | None = None,
+                    within: tuple[float, float, float, float] | None = None) -> Frontier | None:
     """The frontier with the best score = distance [m] - size_weight * min(size, FRONTIER_SIZE_CAP), skipping ones near
     visited points. The distance is the path cost when known (straight line otherwise; a frontier cut off on this map
     pays CUT_OFF_PENALTY_M). The one within exclude_radius of `keep` (the frontier being explored) wins while it
-    lasts, so a growing map does not make the robot zigzag between frontiers."""
+    lasts, so a growing map does not make the robot zigzag between frontiers. Frontiers not cut off inside `within`
+    (x_min, y_min, x_max, y_max) [m], the room the robot stands in, come before all others: a room is searched to
+    the end before the robot walks off to the nearest frontier of another and back."""
     open_ = [f for f in frontiers if all(math.dist(f.center, v) >= exclude_radius for v in visited)]
     kept = [f for f in open_ if keep is not None and math.dist(f.center, keep) < exclude_radius]
     if kept:
         return min(kept, key=lambda f: math.dist(f.center, keep))
+    if within is not None:
+        x0, y0, x1, y1 = within
+        inside = [f for f in open_ if x0 <= f.center[0] <= x1 and y0 <= f.center[1] <= y1
+                  and not math.isinf(f.path_cost)]
+        open_ = inside or open_
 
     def distance(f: Frontier) -> float:
         straight = math.dist(f.center, robot_xy)

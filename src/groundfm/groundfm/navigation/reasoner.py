@@ -543,15 +543,18 @@ class RuleReasoner:
             return format_output(f'{head} {why} {reason} Walk into it and look around.', f'explore room {room.name}')
         from groundfm.navigation.planner import select_frontier
 
-        frontier = select_frontier(obs.frontiers, xy, obs.visited_frontiers, keep=obs.current_frontier)
+        frontier = select_frontier(obs.frontiers, xy, obs.visited_frontiers, keep=obs.current_frontier,
+                                   within=room.bounds if room is not None else None)
         if frontier is None:
             loose, loose_why = ground(goal, scene, xy, obs.start, NEAR_LOOSE_M) if goal.anchor else (None, '')
             if loose is not None:
                 return format_output(f'{head} {why} Nothing is left to search. {loose_why} Close enough; go there.',
                                      f'goto {loose.kind} {loose.ref}')
             return format_output(f'{head} {why} No unexplored frontier is left, so I cannot find it; stop.', 'stop')
+        inside = f' in {room.name}, the room I am searching,' if room is not None and room.contains(frontier.center) \
+            else ''
         return format_output(f'{head} {why} Explore the frontier at ({frontier.center[0]:.1f}, '
-                             f'{frontier.center[1]:.1f}) ({frontier.size} cells) to look for it.',
+                             f'{frontier.center[1]:.1f}){inside} ({frontier.size} cells) to look for it.',
                              f'explore {frontier.center[0]:.2f} {frontier.center[1]:.2f}')
 
 
