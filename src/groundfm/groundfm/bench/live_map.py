@@ -17,7 +17,9 @@ Metrics per method (summed or pooled over the seeds):
                     phantoms near a wall count here, not in phantom_cells);
   floor_seen        share of the ground truth's free cells that the map shows free (what exploration has to go on);
   object_center_m   median distance between an object's box centre and its ground-truth centre (x, y) [m];
-  object_oversize   share of objects whose box is more than 0.5 m longer than the ground truth's.
+  object_oversize   share of objects whose box is more than 0.5 m longer than the ground truth's;
+  object_recall     share of the house's objects that the map reports (the walk is the same for every method, so
+                    sim_gt's value is what the walk allows).
 """
 
 import argparse
@@ -117,8 +119,9 @@ def occupancy_scores(house, vmap) -> dict[str, float]:
             'floor_seen': float(((est == FREE) & (truth.data == FREE)).sum() / max((truth.data == FREE).sum(), 1))}
 
 
-def object_errors(house, vmap) -> list[tuple[float, float]]:
-    """(centre error [m], box length excess [m]) of every reported object that is in the house."""
+def object_errors(house, vmap) -> tuple[list[tuple[float, float]], float]:
+    """(centre error [m], box length excess [m]) of every reported object that is in the house, and the share of
+    the house's objects reported."""
     from groundfm.mapping.objects import extract_objects
     from groundfm.mapping.sequence import label_table
 
@@ -127,20 +130,23 @@ def object_errors(house, vmap) -> list[tuple[float, float]]:
     objects = extract_objects(vmap.centroids(solid), vmap.count[solid], vmap.label[solid], vmap.label_votes[solid],
                               vmap.colors(solid), label_table(house.seed), vmap.cfg.object_min_voxels)
     truth = {o.id: o for o in house.objects}
-    return [(math.dist(o.center[:2], truth[o.id].center[:2]), max(o.size[:2]) - max(truth[o.id].size[:2]))
-            for o in objects if o.id in truth]
+    errors = [(math.dist(o.center[:2], truth[o.id].center[:2]), max(o.size[:2]) - max(truth[o.id].size[:2]))
+              for o in objects if o.id in truth]
+    return errors, len({o.id for o in objects} & set(truth)) / max(len(truth), 1)
 
 
 def run(args: argparse.Namespace) -> Results:
     """Build each seed's map with each method and score it."""
     out: Results = {'walk': {}}
     for method in args.methods:
-        occ, obj = [], []
+        occ, obj, recall = [], [], []
         for seed in args.seeds:
             house, vmap = build_map(seed, args.frames, method, map_config(args.map_param))
             occ.append(occupancy_scores(house, vmap))
-            obj += object_errors(house, vmap)
-            print(f'{method} seed {seed}: {occ[-1]}', flush=True)
+            errors, share = object_errors(house, vmap)
+            obj += errors
+            recall.append(share)
+            print(f'{method} seed {seed}: {occ[-1]}, object_recall {share:.3f}', flush=True)
         out['walk'][method] = {
             'phantom_cells': sum(o['phantom_cells'] for o in occ),
             'occupied_cells': sum(o['occupied_cells'] for o in occ),
@@ -148,5 +154,6 @@ def run(args: argparse.Namespace) -> Results:
             'passable_lost': statistics.fmean(o['passable_lost'] for o in occ),
             'floor_seen': statistics.fmean(o['floor_seen'] for o in occ),
             'object_center_m': statistics.median(e for e, _ in obj) if obj else math.nan,
-            'object_oversize': float(np.mean([x > 0.5 for _, x in obj])) if obj else math.nan}
+            'object_oversize': float(np.mean([x > 0.5 for _, x in obj])) if obj else math.nan,
+            'object_recall': statistics.fmean(recall)}
     return out
