@@ -26,6 +26,7 @@ from groundfm.navigation.planner import (
     select_frontier,
 )
 from groundfm.navigation.reasoner import (
+    LOOSE_AFTER_S,
     DoorNode,
     ObjectNode,
     Observation,
@@ -390,6 +391,15 @@ def test_a_candidate_a_metre_and_more_from_the_anchor_is_taken_only_when_nothing
 
     assert first.exploring and first.action == 'explore 3.00 3.00', first.think
     assert last.action == 'goto object 10' and 'Nothing is left to search' in last.think, last.think
+
+    # ... or once the step has searched LOOSE_AFTER_S, with frontiers still left: a timeout fails for sure.
+    slow = SlowSystem(goal)
+    slow.mark_frontier_visited((1.0, 7.0))
+    early, late = (slow.decide(scene, Observation((1.0, 1.0, 0.0), (1.0, 1.0), [Frontier((3.0, 3.0), 40)],
+                                                  unseen_beside=seen, stamp=10.0 + t))
+                   for t in (0.0, LOOSE_AFTER_S))
+    assert early.exploring, early.think
+    assert late.action == 'goto object 10' and f'searched for {LOOSE_AFTER_S:.0f} s' in late.think, late.think
 
 
 def test_replan_when_the_target_estimate_moves():
@@ -1098,7 +1108,7 @@ def test_rescore_scores_saved_legged_traces_again_and_skips_changed_instructions
     house = generate_house(3)
     grid = grid_from_house(house.to_json(), cfg.map_resolution)
     start = tuple(house.spawn[:2])
-    ep, = bench.make_episodes(3, 1, grid, build_costmap(grid, cfg.robot_radius), start=start, offset=1)
+    ep, = bench.make_episodes(3, 1, grid, build_costmap(grid, bench.BODY_RADIUS_M), start=start, offset=1)
     rows = [[0.0, start[0], start[1], 0.0], [1.0, start[0] + 0.01, start[1], 0.0]]  # stood still: a failure
     stayed = bench.Outcome(True, 1.0, 0.0, 0, 1.0, 0.0, 1.0, 'reached')  # as an older success test scored it
     bench._write_trace(str(tmp_path), '3_0', ep, stayed, rows, [], offset=1)
@@ -1367,7 +1377,7 @@ def test_the_kinematic_benchmark_explores_a_revealed_map_and_writes_a_trace(tmp_
     house = generate_house(100)
     cfg = NavigationConfig()
     grid = grid_from_house(house.to_json(), cfg.map_resolution)
-    episode = bench.make_episodes(100, 1, grid, build_costmap(grid, cfg.robot_radius))[0]
+    episode = bench.make_episodes(100, 1, grid, build_costmap(grid, bench.BODY_RADIUS_M))[0]
 
     out = bench.run_episode('groundfm', episode, house, grid, cfg, args, name='100_0')
     trace = json.loads((tmp_path / 'episode_100_0.json').read_text())

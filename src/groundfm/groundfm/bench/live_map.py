@@ -12,9 +12,9 @@ Metrics per method (summed or pooled over the seeds):
   occupied_cells    all occupied cells;
   obstacle_recall   share of ground-truth obstacle cells next to observed free space with an occupied cell within
                     0.1 m (what keeps the robot off furniture);
-  passable_lost     share of the observed cells where the body fits in truth (navigation's robot_radius, 0.22 m,
-                    from any obstacle) that the map's occupied cells shut for it (what narrows doorways and gaps:
-                    phantoms near a wall count here, not in phantom_cells);
+  passable_lost     share of the observed cells where the body fits in truth (0.22 m from any obstacle: the nav
+                    benchmark's BODY_RADIUS_M) that the map's occupied cells shut for it (what narrows doorways
+                    and gaps: phantoms near a wall count here, not in phantom_cells);
   floor_seen        share of the ground truth's free cells that the map shows free (what exploration has to go on);
   object_center_m   median distance between an object's box centre and its ground-truth centre (x, y) [m];
   object_oversize   share of objects whose box is more than 0.5 m longer than the ground truth's;
@@ -90,8 +90,8 @@ def occupancy_scores(house, vmap) -> dict[str, float]:
     ground-truth grid."""
     from scipy import ndimage
 
+    from groundfm.bench.nav import BODY_RADIUS_M
     from groundfm.mapping.occupancy import OCCUPIED, UNKNOWN, occupancy_from_map
-    from groundfm.navigation.config import NavigationConfig
     from groundfm.navigation.planner import FREE, grid_from_house
 
     occ = occupancy_from_map(vmap)
@@ -110,7 +110,7 @@ def occupancy_scores(house, vmap) -> dict[str, float]:
     phantom = (est == OCCUPIED) & (truth.data == FREE) & (clearance > PHANTOM_CLEARANCE_M)
     seen_edge = ndimage.binary_dilation((est != UNKNOWN) & ~obstacle) & obstacle
     found = ndimage.binary_dilation(est == OCCUPIED, iterations=2) & seen_edge
-    body = NavigationConfig().robot_radius  # the inflation navigation's planner uses
+    body = BODY_RADIUS_M  # the nav benchmark's body, fixed (the planner's robot_radius may add a margin)
     fits = (truth.data == FREE) & (clearance >= body) & (est != UNKNOWN)
     shut = ndimage.distance_transform_edt(est != OCCUPIED) * truth.resolution < body
     return {'phantom_cells': float(phantom.sum()), 'occupied_cells': float((occ.data == OCCUPIED).sum()),

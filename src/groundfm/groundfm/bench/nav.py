@@ -50,6 +50,9 @@ from groundfm.bench.results import THIS_PROJECT, Results
 HELD_OUT_SEEDS = [1000, 1001, 1002, 1003, 1004]  # never used while developing (tests use seeds 3 and 100)
 KINDS = ('object', 'room', 'relational', 'multi')
 REVEAL_PERIOD_S = 0.5  # --map revealed: the map and the seen objects are updated this often (mapping's rate) [s]
+# The body radius of the benchmark's own geometry: which targets count as reachable when episodes are made, and the
+# geodesic that SPL divides by. Fixed here, so a navigator setting (robot_radius) cannot change episodes or SPL [m].
+BODY_RADIUS_M = 0.22
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -331,7 +334,7 @@ def run_episode(method: str, ep: Episode, house, grid, cfg, args, name: str = ''
     from groundfm.sim.config import SimConfig
 
     spawn = house.spawn
-    ell, _ = geodesic(grid, spawn[:2], ep.targets, cfg.goal_tolerance_m, cfg.robot_radius)
+    ell, _ = geodesic(grid, spawn[:2], ep.targets, cfg.goal_tolerance_m, BODY_RADIUS_M)
     # The oracle drives a clearance-aware shortest path 0.3 m into each region (a corner-hugging geodesic would
     # scrape the 0.70 m body on door frames); l above stays the pure geodesic.
     _, legs = geodesic(grid, spawn[:2], ep.targets, cfg.goal_tolerance_m - 0.3, cfg.robot_radius, room_inset=0.3,
@@ -479,7 +482,7 @@ def run(args: argparse.Namespace) -> Results:
     for seed in args.seeds:
         house = generate_house(seed)
         grid = grid_from_house(house.to_json(), cfg.map_resolution)
-        costmap = build_costmap(grid, cfg.robot_radius)
+        costmap = build_costmap(grid, BODY_RADIUS_M)
         for i, ep in enumerate(make_episodes(seed, args.episodes, grid, costmap)):
             for method in args.methods:
                 start = time.perf_counter()
@@ -643,7 +646,7 @@ def run_full_stack(args: argparse.Namespace, cfg) -> dict[str, dict[str, list[Ou
             try:
                 house = House.from_json(stack.observer.scene)
                 grid = grid_from_house(stack.observer.scene, cfg.map_resolution)
-                costmap = build_costmap(grid, cfg.robot_radius)
+                costmap = build_costmap(grid, BODY_RADIUS_M)
                 obstacles = [wall_footprint(w) for w in house.walls] + [o.footprint() for o in house.objects]
                 print(f'seed {seed}: stack up in {stack.startup_s:.1f} s', flush=True)
                 for k in range(args.episodes):
@@ -688,7 +691,7 @@ def _full_stack_episode(stack: _Stack, ep: Episode, grid, obstacles, cfg, args, 
     seconds = (obs.sim_time or 0.0) - (sim_start or 0.0)
     with obs.lock:
         rows = np.array([(t, x, y, yaw) for t, x, y, _z, yaw in obs.trajectory[max(first - 1, 0):]])
-    out = evaluate_trajectory(ep, rows, grid, obstacles, cfg.goal_tolerance_m, cfg.robot_radius, seconds, message)
+    out = evaluate_trajectory(ep, rows, grid, obstacles, cfg.goal_tolerance_m, BODY_RADIUS_M, seconds, message)
     _write_trace(args.trace, name, ep, out, rows.tolist(), _feedback, offset, stack.session.lines[first_line:])
     _write_map(args.trace, name, obs.map_msg)
     return out
@@ -750,7 +753,7 @@ def rescore(folder: str, cfg) -> dict[str, dict[str, list[Outcome]]]:
         if seed not in houses:
             house = generate_house(seed)
             grid = grid_from_house(house.to_json(), cfg.map_resolution)
-            houses[seed] = (house, grid, build_costmap(grid, cfg.robot_radius),
+            houses[seed] = (house, grid, build_costmap(grid, BODY_RADIUS_M),
                             [wall_footprint(w) for w in house.walls] + [o.footprint() for o in house.objects])
         _house, grid, costmap, obstacles = houses[seed]
         rows = np.asarray(trace['odometry_t_x_y_yaw'], float)
@@ -762,7 +765,7 @@ def rescore(folder: str, cfg) -> dict[str, dict[str, list[Outcome]]]:
                   f'{episodes[0].instruction if episodes else "no episode"!r} for {trace["instruction"]!r}')
             continue
         seconds = trace.get('seconds', float(rows[-1, 0] - rows[0, 0]))
-        out = evaluate_trajectory(episodes[0], rows, grid, obstacles, cfg.goal_tolerance_m, cfg.robot_radius,
+        out = evaluate_trajectory(episodes[0], rows, grid, obstacles, cfg.goal_tolerance_m, BODY_RADIUS_M,
                                   seconds, trace['message'])
         for key in ('all', episodes[0].kind):
             outcomes.setdefault(key, {}).setdefault('groundfm', []).append(out)

@@ -26,6 +26,7 @@ from groundfm.navigation.planner import Frontier, polygon_distance
 
 NEAR_M = 1.0  # 'next to' / 'near': footprints within this distance of the anchor's [m]
 NEAR_LOOSE_M = 1.5  # ... or within this, once nothing is left to search (mapped boxes can be off) [m]
+LOOSE_AFTER_S = 90.0  # ... or once the step has searched this long (most found pairs take under a minute) [s]
 SEARCHED_M = 0.75  # a room counts as searched once an explored point lies this close to its centre [m]
 ROOM_SEARCHED_FRACTION = 0.7  # ... or once the map has observed this fraction of its floor
 CANDIDATES_SEARCHED = 2  # a relational step looks around at most this many target candidates for their anchor
@@ -482,6 +483,7 @@ class Observation:
     current_room: str = ''  # the room being walked to, to search it ('' when none)
     clearance_ahead: float = math.inf
     stamp: float = 0.0
+    step_elapsed_s: float = 0.0  # time since the current step began [s]
 
 
 @dataclass
@@ -516,6 +518,11 @@ class RuleReasoner:
         where = f'I am at ({xy[0]:.1f}, {xy[1]:.1f}){" in the " + room.name if room else ""}'
         head = f'Step {step + 1}/{len(goals)}: "{goal.text or goal.describe()}" -> {goal.describe()}. {where}.'
         target, why = ground(goal, scene, xy, obs.start)
+        if target is None and goal.anchor is not None and obs.step_elapsed_s >= LOOSE_AFTER_S:
+            target, loose_why = ground(goal, scene, xy, obs.start, NEAR_LOOSE_M)
+            if target is not None:
+                why = (f'{why} I have searched for {obs.step_elapsed_s:.0f} s, and mapped boxes can be off by a few '
+                       f'decimetres: {loose_why} Close enough.')
         if target is not None:
             dist = target.distance(xy)
             return format_output(f'{head} {why} It is {dist:.1f} m away in a straight line; go there.',
@@ -562,7 +569,8 @@ def describe_scene(scene: SceneGraph, obs: Observation, limit: int = 40) -> str:
     """A compact text rendering of the scene graph and observation for a language model prompt."""
     x, y, yaw = obs.pose
     lines = [f'robot: ({x:.1f}, {y:.1f}) heading {math.degrees(yaw):.0f} deg; start ({obs.start[0]:.1f}, '
-             f'{obs.start[1]:.1f}); free ahead {min(obs.clearance_ahead, 99):.1f} m']
+             f'{obs.start[1]:.1f}); free ahead {min(obs.clearance_ahead, 99):.1f} m; this step began '
+             f'{obs.step_elapsed_s:.0f} s ago']
     seen = obs.room_coverage or {}
     lines += [f'room {r.name} ({r.kind}): x {r.bounds[0]:.1f}..{r.bounds[2]:.1f}, '
               f'y {r.bounds[1]:.1f}..{r.bounds[3]:.1f}' + (f', {seen[r.name]:.0%} seen' if r.name in seen else '')
@@ -627,6 +635,7 @@ class SlowSystem:
         self.last: Decision | None = None
         self.visited_frontiers: list[tuple[float, float]] = []
         self.deferred_rooms: list[str] = []
+        self._step_began: float | None = None  # stamp [s] of the current step's first decision
 
     @property
     def done(self) -> bool:
@@ -637,6 +646,7 @@ class SlowSystem:
         """The current step's target was reached: move to the next step."""
         self.step += 1
         self.last = None
+        self._step_began = None
 
     def mark_frontier_visited(self, xy) -> None:
         """A frontier that was reached (or failed) is not explored again."""
@@ -659,6 +669,9 @@ class SlowSystem:
         last = self.last.target if self.last is not None and self.last.exploring else None
         obs.current_frontier = last.center if last is not None and last.kind == 'frontier' else None
         obs.current_room = last.ref if last is not None and last.kind == 'search' else ''
+        if self._step_began is None:
+            self._step_began = obs.stamp
+        obs.step_elapsed_s = obs.stamp - self._step_began
         backend_name = self.backend.name
         step = self.step  # the fast system may advance the step meanwhile (another thread): decide for this one
         if step >= len(self.goals):
