@@ -1024,6 +1024,17 @@ def test_the_room_the_robot_stands_in_is_searched_before_another_rooms_frontier(
     assert select_frontier([back_west, east], (8.7, 3.7), keep=(5.9, 0.9), within=bedroom) is back_west  # heading
 
 
+def test_the_slow_system_explores_the_frontiers_of_the_room_it_stands_in_first():
+    scene = _scene()  # living room x < 4 m, kitchen x > 4 m; no lamp anywhere
+    obs = Observation((3.5, 4.0, 0.0), (3.5, 4.0), [Frontier((4.6, 4.0), 60, 1.1), Frontier((1.0, 7.0), 60, 3.9)],
+                      room_coverage={'living_room': 0.3, 'kitchen': 0.3})
+
+    decision = SlowSystem(parse_instruction('go to the lamp')).decide(scene, obs)
+
+    assert decision.action == 'explore 1.00 7.00', decision.think  # not the kitchen's, though it is nearer
+    assert 'in living_room, the room I am searching' in decision.think
+
+
 def test_a_failed_plan_is_retried_at_the_next_chunk_not_at_every_servo_tick():
     cfg = NavigationConfig()
     rows, cols = np.mgrid[0:60, 0:100]

@@ -514,8 +514,8 @@ class RuleReasoner:
         """The backend output text for step `step` of `goals`."""
         goal = goals[step]
         xy = obs.pose[:2]
-        room = scene.room_at(xy)
-        where = f'I am at ({xy[0]:.1f}, {xy[1]:.1f}){" in the " + room.name if room else ""}'
+        here = scene.room_at(xy)
+        where = f'I am at ({xy[0]:.1f}, {xy[1]:.1f}){" in the " + here.name if here else ""}'
         head = f'Step {step + 1}/{len(goals)}: "{goal.text or goal.describe()}" -> {goal.describe()}. {where}.'
         target, why = ground(goal, scene, xy, obs.start)
         if target is None and goal.anchor is not None and obs.step_elapsed_s >= LOOSE_AFTER_S:
@@ -551,14 +551,14 @@ class RuleReasoner:
         from groundfm.navigation.planner import select_frontier
 
         frontier = select_frontier(obs.frontiers, xy, obs.visited_frontiers, keep=obs.current_frontier,
-                                   within=room.bounds if room is not None else None)
+                                   within=here.bounds if here is not None else None)
         if frontier is None:
             loose, loose_why = ground(goal, scene, xy, obs.start, NEAR_LOOSE_M) if goal.anchor else (None, '')
             if loose is not None:
                 return format_output(f'{head} {why} Nothing is left to search. {loose_why} Close enough; go there.',
                                      f'goto {loose.kind} {loose.ref}')
             return format_output(f'{head} {why} No unexplored frontier is left, so I cannot find it; stop.', 'stop')
-        inside = f' in {room.name}, the room I am searching,' if room is not None and room.contains(frontier.center) \
+        inside = f' in {here.name}, the room I am searching,' if here is not None and here.contains(frontier.center) \
             else ''
         return format_output(f'{head} {why} Explore the frontier at ({frontier.center[0]:.1f}, '
                              f'{frontier.center[1]:.1f}){inside} ({frontier.size} cells) to look for it.',
