@@ -110,9 +110,8 @@ def occupancy_scores(house, vmap) -> dict[str, float]:
     phantom = (est == OCCUPIED) & (truth.data == FREE) & (clearance > PHANTOM_CLEARANCE_M)
     seen_edge = ndimage.binary_dilation((est != UNKNOWN) & ~obstacle) & obstacle
     found = ndimage.binary_dilation(est == OCCUPIED, iterations=2) & seen_edge
-    body = BODY_RADIUS_M  # the nav benchmark's body, fixed (the planner's robot_radius may add a margin)
-    fits = (truth.data == FREE) & (clearance >= body) & (est != UNKNOWN)
-    shut = ndimage.distance_transform_edt(est != OCCUPIED) * truth.resolution < body
+    fits = (truth.data == FREE) & (clearance >= BODY_RADIUS_M) & (est != UNKNOWN)
+    shut = ndimage.distance_transform_edt(est != OCCUPIED) * truth.resolution < BODY_RADIUS_M
     return {'phantom_cells': float(phantom.sum()), 'occupied_cells': float((occ.data == OCCUPIED).sum()),
             'obstacle_recall': float(found.sum() / max(seen_edge.sum(), 1)),
             'passable_lost': float((fits & shut).sum() / max(fits.sum(), 1)),

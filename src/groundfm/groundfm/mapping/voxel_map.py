@@ -178,7 +178,6 @@ def stereo_outliers(depth: np.ndarray, window_px: int, tolerance: float) -> np.n
     from scipy import ndimage
 
     finite = np.isfinite(depth) & (depth > 0)
-
     inverse = np.where(finite, 1.0 / np.where(finite, depth, 1.0), 0.0)
     full = ndimage.uniform_filter(finite.astype(np.float64), window_px) > 1.0 - 1e-6  # image edges: mirrored
     mean = ndimage.uniform_filter(inverse, window_px)
