@@ -403,6 +403,23 @@ def test_a_candidate_a_metre_and_more_from_the_anchor_is_taken_only_when_nothing
     assert late.action == 'goto object 10' and f'searched for {LOOSE_AFTER_S:.0f} s' in late.think, late.think
 
 
+def test_a_colour_read_second_is_taken_only_once_the_search_has_run_long():
+    scene = _scene()
+    # A yellow chair (colour name yellow, brown ranked second for its measured colour) and no brown chair seen yet.
+    scene.objects.append(ObjectNode(10, 'chair', 'yellow', (2.0, 1.0, 0.4), (0.5, 0.5, 0.9), rgb=(0.41, 0.36, 0.05)))
+    slow = SlowSystem(parse_instruction('go to the brown chair'))
+    frontiers_left = [Frontier((3.0, 3.0), 40)]
+
+    early = slow.decide(scene, Observation((1.0, 1.0, 0.0), (1.0, 1.0), frontiers_left, stamp=10.0))
+    late = slow.decide(scene, Observation((1.0, 1.0, 0.0), (1.0, 1.0), frontiers_left, stamp=10.0 + LOOSE_AFTER_S))
+    done = SlowSystem(parse_instruction('go to the brown chair')).decide(scene, Observation((1.0, 1.0, 0.0),
+                                                                                          (1.0, 1.0), []))
+
+    assert early.exploring, early.think  # the chair beside the robot reads yellow: look for a brown one first
+    assert late.action == 'goto object 10' and 'its colour reads yellow' in late.think, late.think
+    assert done.action == 'goto object 10' and 'Nothing is left to search' in done.think, done.think
+
+
 def test_replan_when_the_target_estimate_moves():
     slow = SlowSystem(parse_instruction('go to the sofa'), replan_distance_m=0.3)
     scene = _scene()

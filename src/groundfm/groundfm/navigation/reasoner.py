@@ -25,8 +25,12 @@ from groundfm.navigation.instructions import Referent, SubGoal
 from groundfm.navigation.planner import Frontier, polygon_distance
 
 NEAR_M = 1.0  # 'next to' / 'near': footprints within this distance of the anchor's [m]
-NEAR_LOOSE_M = 1.5  # ... or within this, once nothing is left to search (mapped boxes can be off) [m]
-LOOSE_AFTER_S = 90.0  # ... or once the step has searched this long (2 of 89 pairs found in legged runs took longer) [s]
+NEAR_LOOSE_M = 1.5  # ... or within this in a loose match (mapped boxes can be off) [m]
+LOOSE_AFTER_S = 90.0  # match loosely once nothing is left to search or the step has searched this long (2 of 89
+# pairs found in legged runs took longer) [s]
+COLOUR_RANKS = 1  # a named colour matches an object's colour name only (every rank-2 match in the legged traces,
+# 7 of 116 colour targets, was the wrong object) ...
+COLOUR_RANKS_LOOSE = 2  # ... or, in a loose match, also the name its measured colour ranks second (shading)
 SEARCHED_M = 0.75  # a room counts as searched once an explored point lies this close to its centre [m]
 ROOM_SEARCHED_FRACTION = 0.7  # ... or once the map has observed this fraction of its floor
 CANDIDATES_SEARCHED = 2  # a relational step looks around at most this many target candidates for their anchor
@@ -178,9 +182,11 @@ def point_target(kind: str, name: str, xy, ref: str = '') -> Target:
 # --- grounding --------------------------------------------------------------------------------------------------------
 
 
-def ground(goal: SubGoal, scene: SceneGraph, robot_xy, start_xy, near_m: float = NEAR_M) -> tuple[Target | None, str]:
+def ground(goal: SubGoal, scene: SceneGraph, robot_xy, start_xy, loose: bool = False) -> tuple[Target | None, str]:
     """Resolve a sub-goal against the scene graph: (target or None, one-sentence explanation). A relational goal's
-    target must lie within near_m [m] of an anchor."""
+    target must lie within NEAR_M of an anchor, and a named colour must be the object's colour name; a loose match
+    allows NEAR_LOOSE_M and a colour its measured colour ranks second (COLOUR_RANKS_LOOSE)."""
+    near_m, ranks = (NEAR_LOOSE_M, COLOUR_RANKS_LOOSE) if loose else (NEAR_M, COLOUR_RANKS)
     ref = goal.target
     if ref.kind == 'start':
         return point_target('pose', 'pose: start', start_xy, 'start'), (
@@ -195,7 +201,7 @@ def ground(goal: SubGoal, scene: SceneGraph, robot_xy, start_xy, near_m: float =
         return point_target('door', f'door: {door.rooms[0]}/{door.rooms[1]}', door.center, str(door.index)), (
             f'The nearest matching doorway is between {door.rooms[0]} and {door.rooms[1]}, '
             f'{math.dist(door.center, robot_xy):.1f} m away.')
-    candidates = _candidates(ref, scene)
+    candidates = _candidates(ref, scene, ranks)
     what = f'{ref.color} {ref.label}'.strip()
     if ref.room:
         what += f' in the {ref.room.replace("_", " ")}'
@@ -203,7 +209,7 @@ def ground(goal: SubGoal, scene: SceneGraph, robot_xy, start_xy, near_m: float =
         return None, f'I have not seen a {what} yet.'
     note = f'I see {len(candidates)} {what}{"s" if len(candidates) > 1 else ""}'
     if goal.anchor is not None:
-        anchors = _anchor_regions(goal.anchor, scene, robot_xy)
+        anchors = _anchor_regions(goal.anchor, scene, robot_xy, ranks)
         if not anchors:
             return None, f'{note}, but no {goal.anchor.describe()} to relate it to yet.'
         scored = [(min(float(polygon_distance(o.footprint(), a).min()) for a in anchors), o) for o in candidates]
@@ -211,27 +217,34 @@ def ground(goal: SubGoal, scene: SceneGraph, robot_xy, start_xy, near_m: float =
         gap, obj = scored[0]
         if gap > near_m:
             return None, f'{note}, but none is near a {goal.anchor.describe()} (closest {gap:.1f} m).'
-        return object_target(obj), f'{note}; #{obj.id} is {gap:.1f} m from a {goal.anchor.describe()}.'
+        return object_target(obj), (f'{note}; #{obj.id}{_colour_note(obj, ref)} is {gap:.1f} m from a '
+                                    f'{goal.anchor.describe()}.')
     if ref.ordinal and ref.ordinal <= len(candidates):
         obj = sorted(candidates, key=lambda o: o.id)[ref.ordinal - 1]
     else:
         obj = min(candidates, key=lambda o: math.dist(o.center[:2], robot_xy))
-    return object_target(obj), f'{note}; the nearest is #{obj.id}, {math.dist(obj.center[:2], robot_xy):.1f} m away.'
+    return object_target(obj), (f'{note}; the nearest is #{obj.id}{_colour_note(obj, ref)}, '
+                                f'{math.dist(obj.center[:2], robot_xy):.1f} m away.')
 
 
-def _candidates(ref: Referent, scene: SceneGraph) -> list[ObjectNode]:
-    """The objects an object referent may mean: its label, the best colour match among them (named exactly, else
-    ranked highest by measured colour) and its room, if named."""
-    candidates = [o for o in scene.objects if o.label == ref.label and (not ref.color or colour_matches(o, ref.color))]
+def _colour_note(obj: ObjectNode, ref: Referent) -> str:
+    """A clause for the reasoning when a loose match took an object whose colour name is not the one asked for."""
+    if not ref.color or obj.color == ref.color:
+        return ''
+    return f' (its colour reads {obj.color}, with {ref.color} next: shading can shift it)'
+
+
+def _candidates(ref: Referent, scene: SceneGraph, ranks: int = COLOUR_RANKS) -> list[ObjectNode]:
+    """The objects an object referent may mean: its label, the best colour match among them (named exactly, else,
+    with ranks > 1, ranked highest by measured colour) and its room, if named."""
+    candidates = [o for o in scene.objects
+                  if o.label == ref.label and (not ref.color or colour_matches(o, ref.color, ranks))]
     if ref.color and candidates:
         best = min(colour_rank(o, ref.color) for o in candidates)
         candidates = [o for o in candidates if colour_rank(o, ref.color) == best]
     if ref.room:
         candidates = [o for o in candidates if _room_kind(scene, scene.room_of(o)) == ref.room]
     return candidates
-
-
-COLOUR_RANKS = 2  # a measured colour matches the palette names it ranks this high for (shading-invariant)
 
 
 def colour_rank(obj: ObjectNode, colour: str) -> int:
@@ -243,9 +256,10 @@ def colour_rank(obj: ObjectNode, colour: str) -> int:
     return 1 + ranking.index(colour) if colour in ranking else 99
 
 
-def colour_matches(obj: ObjectNode, colour: str) -> bool:
-    """True when an object's colour name is `colour`, or its measured colour ranks `colour` among its top names."""
-    return colour_rank(obj, colour) <= COLOUR_RANKS
+def colour_matches(obj: ObjectNode, colour: str, ranks: int = COLOUR_RANKS) -> bool:
+    """True when an object's colour name is `colour`, or (ranks > 1) its measured colour ranks `colour` among its
+    top `ranks` names."""
+    return colour_rank(obj, colour) <= ranks
 
 
 def _room_kind(scene: SceneGraph, name: str) -> str:
@@ -373,11 +387,11 @@ def _again(room: RoomNode, deferred) -> str:
         else ''
 
 
-def _anchor_regions(ref: Referent, scene: SceneGraph, robot_xy) -> list[np.ndarray]:
+def _anchor_regions(ref: Referent, scene: SceneGraph, robot_xy, ranks: int = COLOUR_RANKS) -> list[np.ndarray]:
     if ref.kind == 'object':
         return [o.footprint() for o in scene.objects
-                if o.label == ref.label and (not ref.color or colour_matches(o, ref.color))]
-    target, _ = ground(SubGoal(ref), scene, robot_xy, robot_xy)
+                if o.label == ref.label and (not ref.color or colour_matches(o, ref.color, ranks))]
+    target, _ = ground(SubGoal(ref), scene, robot_xy, robot_xy, loose=ranks > COLOUR_RANKS)
     return [target.polygon] if target is not None else []
 
 
@@ -518,11 +532,11 @@ class RuleReasoner:
         where = f'I am at ({xy[0]:.1f}, {xy[1]:.1f}){" in the " + here.name if here else ""}'
         head = f'Step {step + 1}/{len(goals)}: "{goal.text or goal.describe()}" -> {goal.describe()}. {where}.'
         target, why = ground(goal, scene, xy, obs.start)
-        if target is None and goal.anchor is not None and obs.step_elapsed_s >= LOOSE_AFTER_S:
-            target, loose_why = ground(goal, scene, xy, obs.start, NEAR_LOOSE_M)
+        if target is None and obs.step_elapsed_s >= LOOSE_AFTER_S:
+            target, loose_why = ground(goal, scene, xy, obs.start, loose=True)
             if target is not None:
-                why = (f'{why} I have searched for {obs.step_elapsed_s:.0f} s, and mapped boxes can be off by a few '
-                       f'decimetres: {loose_why} Close enough.')
+                why = (f'{why} I have searched for {obs.step_elapsed_s:.0f} s, so I match loosely (mapped boxes can be '
+                       f'off by a few decimetres, and shading shifts colours): {loose_why} Close enough.')
         if target is not None:
             dist = target.distance(xy)
             return format_output(f'{head} {why} It is {dist:.1f} m away in a straight line; go there.',
@@ -553,7 +567,7 @@ class RuleReasoner:
         frontier = select_frontier(obs.frontiers, xy, obs.visited_frontiers, keep=obs.current_frontier,
                                    within=here.bounds if here is not None else None)
         if frontier is None:
-            loose, loose_why = ground(goal, scene, xy, obs.start, NEAR_LOOSE_M) if goal.anchor else (None, '')
+            loose, loose_why = ground(goal, scene, xy, obs.start, loose=True)
             if loose is not None:
                 return format_output(f'{head} {why} Nothing is left to search. {loose_why} Close enough; go there.',
                                      f'goto {loose.kind} {loose.ref}')
