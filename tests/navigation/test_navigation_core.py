@@ -613,6 +613,30 @@ def test_a_target_behind_the_robot_is_found_by_turning_before_walking(look_aroun
         assert walked > 3.0, walked  # no turn first: walked to frontiers (it turns later, on searching a room)
 
 
+@pytest.mark.parametrize('first', [True, False])
+def test_a_look_around_turn_waits_for_room_to_turn(first):
+    rooms = [RoomNode('living_room', 'living_room', (0.0, 0.0, 4.0, 4.0)),
+             RoomNode('kitchen', 'kitchen', (4.0, 0.0, 8.0, 4.0))]
+    scene = SceneGraph([], rooms, [], 'test')
+    cfg = NavigationConfig(look_around_first=first, look_around_each_room=not first)
+    nav = Navigator(cfg, parse_instruction('go to the fridge'), (2.0 if first else 1.0, 2.0, 0.0))
+    nav.set_scene(scene)
+    seen = np.full((80, 160), FREE, np.int8)
+    seen[:, 100:] = UNKNOWN  # the kitchen's far side not seen yet
+    nav.set_map(Grid(seen, (0.0, 0.0), 0.05))
+    pose = (2.0 if first else 4.1, 2.0, 0.0)  # at the start, or just through the kitchen's doorway
+    jambs = np.array([[pose[0], pose[1] - 0.3], [pose[0], pose[1] + 0.3]])  # in the body's 0.38 m turning sweep
+    nav.set_depth_obstacles(jambs, 0.0)
+
+    nav.slow_update(pose, 0.0)
+    cramped = (nav.status.subgoal, nav.status.reasoning)
+    nav.set_depth_obstacles(np.zeros((0, 2)), 1.0)  # walked on: room to turn now
+    nav.slow_update((pose[0] + 0.8, pose[1], 0.0), 1.0)
+
+    assert cramped[0] != 'scan' and 'no room to turn' in cramped[1].lower(), cramped
+    assert nav.status.subgoal == 'scan' and nav.scans == 1, nav.status.reasoning
+
+
 def test_room_goal_beyond_the_mapped_area_is_planned_through_unknown_space():
     from groundfm.bench.revealed_map import RevealedMap
     from groundfm.sim.house import generate_house

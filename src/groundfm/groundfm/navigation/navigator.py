@@ -237,16 +237,24 @@ class Navigator:
                 self.status.reasoning = decision.think + ' Still looking around first.'
                 return decision  # finish the turn: it shows the whole surroundings before a frontier is chosen
             self._scan = None
+            # Look-around turns wait for a spot with room to turn: a doorway or a gap between furniture tips the dog
+            # over (legs catch on a jamb); it walks on towards the sub-goal and turns at a later update.
+            roomy = self._room_to_turn(pose)
+            note = ''
             if decision.exploring and self.cfg.look_around_first and self.scans == 0 and not scanning:
-                return self._start_scan(decision, pose, ' The target is not in view: first turn in place once to '
-                                                         'map the surroundings, then explore.')
+                if roomy:
+                    return self._start_scan(decision, pose, ' The target is not in view: first turn in place once to '
+                                                             'map the surroundings, then explore.')
+                note = ' No room to turn in place here: look around further on.'
             room = scene.room_at(pose[:2]) if decision.exploring and self.cfg.look_around_each_room else None
             entered = room is not None and room.name != getattr(scene.room_at(self.start), 'name', None)
             if entered and room.name not in self._looked_in and not scanning:
-                return self._start_scan(decision, pose, f' Just entered {room.name}: turn in place once to look '
-                                                        'around it, then explore.')
+                if roomy:
+                    return self._start_scan(decision, pose, f' Just entered {room.name}: turn in place once to look '
+                                                            'around it, then explore.')
+                note = f' Just entered {room.name}, with no room to turn here: look around it further in.'
             self.decision = decision
-            self.status.reasoning = decision.think
+            self.status.reasoning = decision.think + note
             if decision.target is None:
                 if self.scans == 0 and not scanning:  # nothing to go to and nothing left to explore: look around once
                     decision.think = decision.think.replace('; stop.', '.')
