@@ -62,6 +62,11 @@ COVER_MARGIN_M = 1.0  # a live map is padded with unknown cells to hold the robo
 STUCK_S = 8.0  # no progress for this long while navigating: stop short, turn to look again, or give up [s]
 PROGRESS_M = 0.25  # moving this far counts as progress [m]
 MAX_RECOVERIES = 2  # look-around turns after getting stuck, per step
+# Commanded body motion (forward travel plus yaw at the body's turning radius) since the last progress, of which
+# under HELD_FOLLOWED happened: a leg or the body is held against something the depth guard does not see. Recover at
+# once rather than after STUCK_S: in the legged traces, the robot stood nearly still for 3-5 s before each fall [m].
+HELD_COMMANDED_M = 0.6
+HELD_FOLLOWED = 0.25
 # Stuck within goal_tolerance_m minus this of an object: count it as reached. Mapped boxes are off by up to about
 # 0.15 m: house 1004 stopped 0.90 m from a mapped chair, which was 1.04 m from the true one [m].
 STOP_SHORT_MARGIN_M = 0.25
@@ -70,8 +75,8 @@ APPROACH_MIN_M = 0.3  # an approach path shorter than this makes no progress: it
 APPROACH_FRESH_M = 1.0  # an approach ends at least this far from where the robot has walked (and stands) [m]
 SCAN_RATE = 0.6  # yaw rate of the look-around turn [rad/s]
 SCAN_ANGLE = 2 * math.pi - 0.2  # a look-around turn is complete after this much rotation [rad]
-SCAN_STALL_S = 3.0  # a look-around turn that gains under SCAN_STALL_RAD in this long is blocked: end it [s]
-SCAN_STALL_RAD = 0.1
+SCAN_STALL_S = 2.0  # a look-around turn whose net rotation gains under SCAN_STALL_RAD in this long is blocked [s]
+SCAN_STALL_RAD = 0.15  # (a body held against furniture shakes by 0.2-0.5 rad/s in all, with no net gain) [rad]
 BACKUP_M = 0.3  # stuck with an obstacle at the body: first back up this far along the way it came [m]
 BACKUP_SPEED = 0.15  # reverse speed of the back-up [m/s]
 BACKUP_S = 4.0  # a back-up ends after this long even if short of BACKUP_M [s]
@@ -177,7 +182,7 @@ class Navigator:
         self._backup: tuple[float, float, float] | None = None  # back-up in progress: (x, y, time) where it began
         self.backups = 0  # back-ups done
         self._frontiers_reset = False  # the visited-frontier list was cleared once for a second pass
-        self._progress: tuple[float, float, float] | None = None  # (x, y, time) where progress was last seen
+        self._progress: list[float] | None = None  # [x, y, time, yaw, net turn, commanded motion] since progress
         self._last_tick = -math.inf
         self.recoveries = 0  # look-around turns after getting stuck, this step
 
@@ -355,20 +360,31 @@ class Navigator:
             return self._on_arrival(decision, pose, dt)
         command = self._follow(pose, dt, busy)
         self._watch_blockage(command, now)
-        return self._watch_progress(decision, pose, now, dt) or command
+        return self._watch_progress(decision, pose, now, dt, command) or command
 
-    def _watch_progress(self, decision: Decision, pose, now: float, dt: float) -> local.Command | None:
+    def _watch_progress(self, decision: Decision, pose, now: float, dt: float,
+                        command: local.Command) -> local.Command | None:
         """Recovery when the robot makes no progress for STUCK_S (the depth guard keeps holding it, e.g. on stereo
-        noise): stop short when the stop point is within the success margin, else turn in place once to refresh the
-        map and the depth view and ask the slow system again, else give up. None when there is nothing to do."""
+        noise), or sooner when it is held (it does not follow what it is commanded, HELD_COMMANDED_M): stop short when
+        the stop point is within the success margin, else back up or turn in place once to refresh the map and the
+        depth view and ask the slow system again, else give up. None when there is nothing to do."""
         paused = now - self._last_tick > 1.0  # a safety hold skipped the servo: that time is not being stuck
         self._last_tick = now
         if self._progress is None or paused or math.dist(self._progress[:2], pose[:2]) >= PROGRESS_M:
-            self._progress = (float(pose[0]), float(pose[1]), now)
+            self._progress = [float(pose[0]), float(pose[1]), now, float(pose[2]), 0.0, 0.0]
             return None
-        if now - self._progress[2] < STUCK_S:
+        x0, y0, since, last_yaw, turned, commanded = self._progress
+        turned += local.wrap_angle(pose[2] - last_yaw)
+        commanded += (abs(command.v) + abs(command.w) * local.BODY_SWEEP_M) * dt
+        self._progress[3:] = [float(pose[2]), turned, commanded]
+        followed = math.dist((x0, y0), pose[:2]) + abs(turned) * local.BODY_SWEEP_M
+        held = commanded >= HELD_COMMANDED_M and followed < HELD_FOLLOWED * commanded
+        if now - since < STUCK_S and not held:
             return None
-        self._progress = (float(pose[0]), float(pose[1]), now)
+        self._progress = None
+        if held:
+            self.status.reasoning += (f' The body is held: {followed:.2f} m of {commanded:.2f} m commanded motion '
+                                      'happened (a leg against something out of view).')
         if (short := self._short_of(decision, pose)) is not None:
             return self._on_arrival(decision, pose, dt, short)
         if decision.exploring:
@@ -383,7 +399,7 @@ class Navigator:
         with self._lock:
             self._scan, self._scan_gain, self._scan_whole = [float(pose[2]), 0.0], None, False
             self.decision, self.path = None, None
-            if wedged and not self._discrete and self._rear_is_clear(self._planned_grid or self.grid, pose):
+            if (wedged or held) and not self._discrete and self._rear_is_clear(self._planned_grid or self.grid, pose):
                 self._backup = (float(pose[0]), float(pose[1]), now)
                 self.backups += 1
                 self.status.reasoning += (f' No progress and an obstacle at the body: back up {BACKUP_M:g} m, turn in '
@@ -451,7 +467,7 @@ class Navigator:
         """One tick of the look-around turn (counter-clockwise, in place); asks the slow system again when done, or
         when the turn is blocked (a body corner against furniture): it gained under SCAN_STALL_RAD in SCAN_STALL_S."""
         last, turned = self._scan
-        turned += abs(local.wrap_angle(pose[2] - last))
+        turned += local.wrap_angle(pose[2] - last)  # net counter-clockwise rotation: shaking in place gains nothing
         self._scan = [float(pose[2]), turned]
         if self._scan_gain is None or turned - self._scan_gain[0] >= SCAN_STALL_RAD:
             self._scan_gain = (turned, now)
@@ -461,7 +477,8 @@ class Navigator:
                 self._scan, self._progress, self._scan_gain = None, None, None
                 self._want_slow = True
                 if blocked:
-                    self.status.reasoning += f' The turn is blocked after {math.degrees(turned):.0f} deg: go on.'
+                    self.status.reasoning += (f' The turn is blocked after {math.degrees(max(turned, 0.0)):.0f} deg: '
+                                              'go on.')
             return self._stop('look-around turn blocked' if blocked else 'look-around turn done', dt)
         if self._discrete:
             return local.Command(note='executing') if busy else local.Command(discrete=local.TURN_LEFT, note='scan')
