@@ -1,13 +1,19 @@
-"""Does an in-place turn next to furniture tip the Go2 over, and how does the yaw rate change that?
+"""Does an in-place turn next to furniture or in a doorway tip the Go2 over, and how does the yaw rate change that?
 
-For each house seed, one spot whose clearance to the nearest wall or furniture is 0.24-0.34 m (room for the body's
-half width, not for its 0.38 m turning sweep) and a random heading. At each yaw rate the robot is put there afresh,
-stands for 2 s and turns in place for a full turn plus 1 s, with the controller in-process on the MuJoCo Go2 (no ROS).
-A spot where the robot falls while standing (it was put down touching something) is left out.
+For each house seed, one spot and a random heading:
+- `--spots furniture`: clearance 0.24-0.34 m to the nearest wall or furniture (room for the body's half width, not
+  for its 0.38 m turning sweep);
+- `--spots doorway`: in each of the house's first two doorways, 0.3 m or more from both jambs, up to 0.35 m off the
+  wall line.
+At each yaw rate the robot is put there afresh, stands for 2 s and turns in place for a full turn plus 1 s, with the
+controller in-process on the MuJoCo Go2 (no ROS). A spot where the robot falls while standing (it was put down
+touching something) is left out.
 
     python benchmarks/cramped_turns.py --seeds 3000 3100 --rates 1.0 0.4 --json OUT
+    python benchmarks/cramped_turns.py --spots doorway --seeds 3000 3100 --rates 0.6 0.4 --json OUT
 
-writes {"datasets": {"cramped_turns": {"yaw_rate_R": {"fall_rate": ..., "falls": ..., "spots": ...}}}}.
+writes {"datasets": {DATASET: {"yaw_rate_R": {"fall_rate": ..., "falls": ..., "spots": ...}}}}, DATASET being
+"cramped_turns" or "doorway_turns".
 """
 
 import argparse
@@ -64,37 +70,56 @@ def cramped_spot(seed: int, rng: np.random.Generator) -> tuple[float, float, flo
     return float(x), float(y), float(rng.uniform(-math.pi, math.pi))
 
 
+def doorway_spots(seed: int, rng: np.random.Generator, doors: int = 2) -> list[tuple[float, float, float]]:
+    """(x, y, yaw) in each of the first `doors` doorways of house seed: the centre 0.3 m or more from both jambs and
+    within 0.35 m of the wall line, with a random heading."""
+    spots = []
+    for door in generate_house(seed).doors[:doors]:
+        along = rng.uniform(-1.0, 1.0) * (door.width / 2 - 0.3)
+        across = rng.uniform(-0.35, 0.35)
+        x, y = door.center
+        x, y = (x + along, y + across) if door.axis == 'x' else (x + across, y + along)
+        spots.append((float(x), float(y), float(rng.uniform(-math.pi, math.pi))))
+    return spots
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--seeds', type=int, nargs=2, default=(3000, 3100), metavar=('FIRST', 'END'),
-                        help='house seeds FIRST .. END-1, one spot each')
+                        help='house seeds FIRST .. END-1')
     parser.add_argument('--rates', type=float, nargs='+', default=[1.0, 0.4], help='yaw rates to compare [rad/s]')
+    parser.add_argument('--spots', choices=('furniture', 'doorway'), default='furniture',
+                        help='where to turn: next to furniture (one spot per house) or in doorways (two per house)')
     parser.add_argument('--json', help='write the results document here')
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(0)
     falls = {rate: 0 for rate in args.rates}
     spots = 0
-    for seed in tqdm(range(*args.seeds), desc='spots'):
-        spot = cramped_spot(seed, rng)
-        if spot is None:
+    for seed in tqdm(range(*args.seeds), desc='houses'):
+        if args.spots == 'doorway':
+            house_spots = doorway_spots(seed, rng)
+        else:
+            house_spots = [spot] if (spot := cramped_spot(seed, rng)) is not None else []
+        if not house_spots:
             continue
         world = SimWorld(generate_house(seed), SimConfig())
         try:
-            outcome = {}
-            for rate in args.rates:
-                world.reset(spot)
-                controller = LocomotionController()
-                if _falls_within(world, controller, STAND_S):
-                    break  # put down touching something: not a turning fall
-                controller.set_velocity(0.0, 0.0, rate)
-                outcome[rate] = _falls_within(world, controller, 2 * math.pi / rate + 1.0)
-            else:
-                spots += 1
-                for rate, fell in outcome.items():
-                    falls[rate] += fell
-                tqdm.write(f'seed {seed} at ({spot[0]:.2f}, {spot[1]:.2f}): '
-                           + ', '.join(f'{rate:g} rad/s {"FELL" if fell else "ok"}' for rate, fell in outcome.items()))
+            for spot in house_spots:
+                outcome = {}
+                for rate in args.rates:
+                    world.reset(spot)
+                    controller = LocomotionController()
+                    if _falls_within(world, controller, STAND_S):
+                        break  # put down touching something: not a turning fall
+                    controller.set_velocity(0.0, 0.0, rate)
+                    outcome[rate] = _falls_within(world, controller, 2 * math.pi / rate + 1.0)
+                else:
+                    spots += 1
+                    for rate, fell in outcome.items():
+                        falls[rate] += fell
+                    tqdm.write(f'seed {seed} at ({spot[0]:.2f}, {spot[1]:.2f}): ' + ', '.join(
+                        f'{rate:g} rad/s {"FELL" if fell else "ok"}' for rate, fell in outcome.items()))
         finally:
             world.close()
     results = {f'yaw_rate_{rate:g}': {'fall_rate': falls[rate] / max(spots, 1), 'falls': falls[rate], 'spots': spots}
@@ -102,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     for method, metrics in results.items():
         print(f'{method}: {metrics["falls"]} falls in {spots} spots ({metrics["fall_rate"]:.3f})')
     if args.json:
-        atomic_write_json(args.json, {'datasets': {'cramped_turns': results}})
+        dataset = 'doorway_turns' if args.spots == 'doorway' else 'cramped_turns'
+        atomic_write_json(args.json, {'datasets': {dataset: results}})
     return 0
 
 
