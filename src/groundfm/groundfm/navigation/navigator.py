@@ -55,7 +55,6 @@ PATH_END_M = 0.15  # arrived when this close to the end of the planned path [m]
 MAX_PLAN_FAILURES = 3  # consecutive planning failures before the goal is given up
 DEVIATION_M = 0.4  # re-plan when the robot is this far from its path [m]
 GOAL_CLEARANCE_M = 0.42  # goal cells keep the whole body (half length 0.35 m + margin) off obstacles [m]
-ROOMY_DETOUR_M = 1.5  # ... unless such a cell costs this much more walking than the nearest goal cell [m]
 BLOCKED_REPLAN_S = 2.0  # held by the depth guard this long: mark depth obstacles on the map and re-plan [s]
 BLOCK_MEMORY_S = 60.0  # where the robot was held or stuck stays marked as an obstacle this long [s]
 STUCK_MARK_M = 0.3  # stuck: the path this far beyond the body's front is marked as an obstacle [m]
@@ -88,10 +87,6 @@ SEEN_MIN_POINTS = 5  # ... and takes the distance to the this-th nearest depth p
 SEEN_INSIDE_M = 0.05  # a depth point this close outside the mapped footprint still counts as on the object [m]
 TURN_SWEEP_M = local.BODY_SWEEP_M + 0.03  # the map has room to turn in place this far from obstacles [m]
 CRAMPED_YAW_RATE = 0.4  # in-place turns where the body would sweep into an obstacle: at most this fast [rad/s]
-# ... where it would within this margin, too: the map's clearance exceeded the true one by over 0.1 m at 6 % of the
-# legged traces' poses within 0.45 m of furniture (house 2150 fell turning fast 0.28 m from a sofa the map put 0.46 m
-# away) [m]
-FAST_TURN_MARGIN_M = 0.1
 REVERSE_ANGLE = math.radians(120)  # the path leads this far behind and there is no room to turn: reverse along it
 REVERSE_CHECK_M = 0.6  # ... when this much of the path ahead runs along the walked trail or seen free space [m]
 
@@ -141,14 +136,6 @@ def goal_mask(target: Target, grid: Grid, cfg: NavigationConfig) -> np.ndarray:
     if target.kind in ('object', 'near'):
         return cells_beside(grid, target.polygon, radius)
     return cells_within(grid, target.polygon, radius)
-
-
-def _straight_to(grid: Grid, cells: np.ndarray, pose) -> float:
-    """Straight-line distance [m] from pose to the nearest of cells (h, w) of grid (inf when there are none)."""
-    rows, cols = np.nonzero(cells)
-    if not len(rows):
-        return math.inf
-    return float(np.min(np.linalg.norm(grid.center_of(np.stack([rows, cols], 1)) - np.asarray(pose[:2]), axis=1)))
 
 
 class Navigator:
@@ -443,17 +430,16 @@ class Navigator:
             return None
         return f' (stopped {gap:.2f} m from it, short of {self.cfg.stop_distance_m:g} m: the way ahead is blocked)'
 
-    def _room_to_turn(self, pose, margin: float = 0.0) -> bool:
+    def _room_to_turn(self, pose) -> bool:
         """True when neither the latest depth nor the planning costmap shows an obstacle inside the circle the body
-        sweeps turning in place, widened by margin [m] (the map also holds what is below the camera's view: a door
-        frame at a leg)."""
-        if not local.turn_is_clear(pose, self.guard.obstacles, 0.03 + margin):
+        sweeps turning in place (the map also holds what is below the camera's view: a door frame at a leg)."""
+        if not local.turn_is_clear(pose, self.guard.obstacles):
             return False
         costmap = self._costmap
         if costmap is None:
             return True
         row, col = costmap.grid.cell_of(pose[:2])
-        return not costmap.grid.inside((row, col)) or costmap.distance[row, col] >= TURN_SWEEP_M + margin
+        return not costmap.grid.inside((row, col)) or costmap.distance[row, col] >= TURN_SWEEP_M
 
     def _rear_is_clear(self, grid: Grid | None, pose) -> bool:
         """True when the map shows no obstacle in the strip the body sweeps backing up BACKUP_M (unknown is clear:
@@ -496,8 +482,7 @@ class Navigator:
             return self._stop('look-around turn blocked' if blocked else 'look-around turn done', dt)
         if self._discrete:
             return local.Command(note='executing') if busy else local.Command(discrete=local.TURN_LEFT, note='scan')
-        fast = self._room_to_turn(pose, FAST_TURN_MARGIN_M)
-        rate = min(SCAN_RATE, self.cfg.max_yaw_rate, math.inf if fast else CRAMPED_YAW_RATE)
+        rate = min(SCAN_RATE, self.cfg.max_yaw_rate, math.inf if self._room_to_turn(pose) else CRAMPED_YAW_RATE)
         v, w = self.limiter(0.0, rate, dt)
         return local.Command(v, w, note=f'looking around ({math.degrees(turned):.0f} deg)')
 
@@ -622,23 +607,16 @@ class Navigator:
     def _plan_to(self, decision: Decision, grid: Grid, pose) -> PlanResult:
         """Global search on the current costmap to the sub-goal's cells, preferring cells in the object's own room (a
         wall the map has not seen yet must not make the far side of it look like a way to the object), then cells with
-        room for the body, unless they cost a detour of over ROOMY_DETOUR_M (a cramped spot beside the object, next
-        to the robot, beats a roomy one round the far side: new views of clutter at the stop point would otherwise
-        send the robot round the object time and again)."""
+        room for the body."""
         mask = goal_mask(decision.target, grid, self.cfg)
-        tiers = [mask]
+        roomy = mask & (self._costmap.distance >= GOAL_CLEARANCE_M)
+        choices = [roomy, mask]
         room = self._room_of_target(decision.target)
         if room is not None:
-            tiers.insert(0, mask & box_mask(grid, room.bounds, self.cfg.robot_radius))  # body clear of the walls
-        cells = next((t for t in tiers if t.any()), mask)
-        roomy = cells & (self._costmap.distance >= GOAL_CLEARANCE_M)
-        result = plan_on(self._costmap, pose[:2], roomy if roomy.any() else cells, self.cfg.robot_radius)
-        if roomy.any() and (result.path is None or result.length > ROOMY_DETOUR_M + _straight_to(grid, cells, pose)):
-            nearest = plan_on(self._costmap, pose[:2], cells, self.cfg.robot_radius)
-            if nearest.path is not None and (result.path is None or nearest.length < result.length - ROOMY_DETOUR_M):
-                return nearest
-        return result
-
+            inside = box_mask(grid, room.bounds, self.cfg.robot_radius)  # the body clear of the room's walls
+            choices = [roomy & inside, mask & inside] + choices
+        goal = next((c for c in choices if c.any()), mask)
+        return plan_on(self._costmap, pose[:2], goal, self.cfg.robot_radius)
 
     def _room_of_target(self, target: Target):
         """The scene graph's room (RoomNode) of an object target, or None."""
@@ -725,7 +703,7 @@ class Navigator:
             return local.Command(v, w, note='reversing along the trail')
         v, w = local.pure_pursuit(pose, path, self.cfg.lookahead_m, self.max_speed, self.cfg.max_yaw_rate)
         v, w, note = self.guard.filter(pose, v, w)
-        if v == 0.0 and abs(w) > CRAMPED_YAW_RATE and not self._room_to_turn(pose, FAST_TURN_MARGIN_M):  # legs catch
+        if v == 0.0 and abs(w) > CRAMPED_YAW_RATE and not self._room_to_turn(pose):  # a leg or a corner may catch
             w, note = math.copysign(CRAMPED_YAW_RATE, w), note or 'no room to turn fast: turning slowly'
         v, w = self.limiter(v, w, dt, self.max_speed)
         return local.Command(v, w, note=note or 'following')
