@@ -64,7 +64,7 @@ PROGRESS_M = 0.25  # moving this far counts as progress [m]
 MAX_RECOVERIES = 2  # look-around turns after getting stuck, per step
 # Commanded body motion (forward travel plus yaw at the body's turning radius) since the last progress, of which
 # under HELD_FOLLOWED happened: a leg or the body is held against something the depth guard does not see. Recover at
-# once rather than after STUCK_S: in the legged traces, the robot stood nearly still for 3-5 s before each fall [m].
+# once rather than after STUCK_S: in 7 of the 9 falls in the legged traces, it had stood nearly still for 3-5 s [m].
 HELD_COMMANDED_M = 0.6
 HELD_FOLLOWED = 0.25
 # Stuck within goal_tolerance_m minus this of an object: count it as reached. Mapped boxes are off by up to about
