@@ -180,7 +180,6 @@ class DepthGuard:
         return v, w, ''
 
 
-    """Nav-R1 action toward path (n, 2): stop at the end, turn while the heading error is > 15 deg, else forward."""
 
 
 def apply_discrete(pose, action: str) -> tuple[float, float, float]:
