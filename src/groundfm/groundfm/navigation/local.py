@@ -180,8 +180,6 @@ class DepthGuard:
         return v, w, ''
 
 
-
-
 def apply_discrete(pose, action: str) -> tuple[float, float, float]:
     """The pose after a discrete action (forward 0.25 m, turn +-30 deg, stop)."""
     x, y, yaw = pose
