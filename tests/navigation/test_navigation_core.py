@@ -1186,13 +1186,14 @@ def test_rescore_scores_saved_legged_traces_again_and_skips_changed_instructions
     assert saved['origin'].tolist() == [-1.0, 2.0] and float(saved['resolution']) == pytest.approx(0.05)
 
 
-def test_relational_episodes_pair_objects_in_one_room():
-    from groundfm.bench.nav import make_episodes
+def test_relational_episodes_pair_objects_in_one_room_and_name_one_object():
+    from groundfm.bench.nav import RIVAL_MARGIN_M, make_episodes
     from groundfm.navigation.planner import build_costmap
+    from groundfm.navigation.reasoner import NEAR_M
     from groundfm.sim.house import generate_house
 
     relational = 0
-    for seed in (100, 102, 1002):
+    for seed in (100, 102, 1002, 2188):
         house = generate_house(seed)
         grid = grid_from_house(house.to_json(), 0.05)
         costmap = build_costmap(grid, 0.22)
@@ -1206,6 +1207,11 @@ def test_relational_episodes_pair_objects_in_one_room():
                 anchor = min((a for a in house.objects if a.label == anchor_label),
                              key=lambda a: float(polygon_distance(target.footprint(), a.footprint()).min()))
                 assert anchor.room == target.room, (seed, ep.instruction, target.room, anchor.room)
+                gap = float(polygon_distance(target.footprint(), anchor.footprint()).min())
+                rivals = [float(polygon_distance(p.footprint(), a.footprint()).min()) for p in house.objects
+                          if p.label == target.label and p.id != target.id
+                          for a in house.objects if a.label == anchor_label]
+                assert gap <= NEAR_M and min(rivals) > max(NEAR_M, gap + RIVAL_MARGIN_M), (seed, ep.instruction)
     assert relational >= 10
 
 

@@ -2,7 +2,9 @@
 
 Episodes: per house seed, instructions of four kinds generated with ground truth from the scene JSON: object ("go to
 the red sofa"), room ("go to the kitchen"), relational ("walk to the chair next to the table") and multi-step ("go to
-the tv, then go to the office" / "..., then come back"). Success: every step's target region visited in order and
+the tv, then go to the office" / "..., then come back"). A relational instruction is unambiguous under the stack's own
+meaning of "next to" (within reasoner.NEAR_M): no rival of the target's label is next to any object of the anchor's
+label (RIVAL_MARGIN_M). Success: every step's target region visited in order and
 the robot stopped within 1.0 m of the last one (inside it for a room), on the target's side of any wall (a cell
 within 1.0 m that only a wall separates from it does not count). SPL = S * l / max(p, l), l the ground-truth
 geodesic (A* on the ground-truth grid with the robot radius, smoothed) through the steps' success regions.
@@ -53,6 +55,10 @@ REVEAL_PERIOD_S = 0.5  # --map revealed: the map and the seen objects are update
 # The body radius of the benchmark's own geometry: which targets count as reachable when episodes are made, and the
 # geodesic that SPL divides by. Fixed here, so a navigator setting (robot_radius) cannot change episodes or SPL [m].
 BODY_RADIUS_M = 0.22
+# A relational instruction is made only when it names one object: no other object of the target's label
+# lies within the stack's 'next to' (reasoner.NEAR_M) of any object of the anchor's label, nor within this much of
+# the target's own gap, so mapped-box errors of a few decimetres cannot swap them [m].
+RIVAL_MARGIN_M = 0.3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -154,7 +160,7 @@ def make_episodes(seed: int, count: int, grid, costmap, start=None, offset: int 
         gap = float(polygon_distance(o.footprint(), anchor.footprint()).min())
         rivals = [float(polygon_distance(p.footprint(), a.footprint()).min()) for p in house.objects
                   if p.label == o.label and p.id != o.id for a in house.objects if a.label == anchor.label]
-        if gap <= min(1.0, NEAR_M) and all(r > gap + 0.3 for r in rivals):
+        if gap <= min(1.0, NEAR_M) and all(r > max(NEAR_M, gap + RIVAL_MARGIN_M) for r in rivals):
             relational.append((o, anchor))
     episodes = []
     order = [KINDS[(i + offset) % len(KINDS)] for i in range(count)]
