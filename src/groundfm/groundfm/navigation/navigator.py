@@ -71,6 +71,7 @@ HELD_FOLLOWED = 0.25
 # 0.15 m: house 1004 stopped 0.90 m from a mapped chair, which was 1.04 m from the true one [m].
 STOP_SHORT_MARGIN_M = 0.25
 SPECK_CELLS = 3  # occupied clusters smaller than this are depth speckle on a live map, not obstacles [cells]
+NARROW_MARGIN_M = 0.02  # no path at robot_radius: plan again with this much over the body's half width [m]
 APPROACH_MIN_M = 0.3  # an approach path shorter than this makes no progress: it counts as a planning failure [m]
 APPROACH_FRESH_M = 1.0  # an approach ends at least this far from where the robot has walked (and stands) [m]
 SCAN_RATE = 0.6  # yaw rate of the look-around turn [rad/s]
@@ -580,8 +581,13 @@ class Navigator:
             self.plans += 1
             result = self._plan_to(decision, grid, pose)
             self._approach = False
-            if result.path is None and not decision.exploring:
-                result = self._fallback_plan(grid, pose, goal_mask(decision.target, grid, self.cfg), result)
+            if result.path is None:
+                mask = goal_mask(decision.target, grid, self.cfg)
+                if decision.exploring:
+                    narrow = self._narrow_plan(grid, pose, mask)[0]
+                    result = result if narrow.path is None else narrow
+                else:
+                    result = self._fallback_plan(grid, pose, mask, result)
             if result.path is None:
                 self.path = None
                 self._plan_failures += 1
@@ -637,16 +643,21 @@ class Navigator:
             self.status.distance_remaining = result.length
             self.status.reasoning += f' A way {remaining - result.length:.1f} m shorter opened: take it.'
 
-    def _fallback_plan(self, grid: Grid, pose, mask: np.ndarray, failed: PlanResult) -> PlanResult:
-        """No path on the inflated map. A live map can narrow a doorway with a few noisy cells: plan again with the
-        inflation cut to the body's half width. If the goal is still cut off, head for the reachable cell nearest to it
-        (an approach: reaching it is not reaching the goal), so that closer views can correct the map. Nearest by the
-        way through the floor plan when there is one (by straight line the nearest cell is often behind a wall with no
-        door), and only among cells APPROACH_FRESH_M from where the robot has walked: a way in that it has looked at
-        from close and found shut stays shut, so the next approach tries another."""
-        radius = min(self.cfg.robot_radius, local.BODY_WIDTH_M / 2 + 0.02)
+    def _narrow_plan(self, grid: Grid, pose, mask: np.ndarray) -> tuple[PlanResult, Costmap, float]:
+        """No path on the inflated map. A live map can narrow a doorway or a gap between furniture with a few noisy
+        cells: plan again with the inflation cut to the body's half width (NARROW_MARGIN_M to spare). Frontiers and
+        goals alike: a pocket walled in by furniture is otherwise never left. Returns the result, costmap and radius."""
+        radius = min(self.cfg.robot_radius, local.BODY_WIDTH_M / 2 + NARROW_MARGIN_M)
         costmap = self._costmap_on(grid, radius)
-        result = plan_on(costmap, pose[:2], mask, radius)
+        return plan_on(costmap, pose[:2], mask, radius), costmap, radius
+
+    def _fallback_plan(self, grid: Grid, pose, mask: np.ndarray, failed: PlanResult) -> PlanResult:
+        """No path to a goal on the inflated map: _narrow_plan. If the goal is still cut off, head for the reachable
+        cell nearest to it (an approach: reaching it is not reaching the goal), so that closer views can correct the
+        map. Nearest by the way through the floor plan when there is one (by straight line the nearest cell is often
+        behind a wall with no door), and only among cells APPROACH_FRESH_M from where the robot has walked: a way in
+        that it has looked at from close and found shut stays shut, so the next approach tries another."""
+        result, costmap, radius = self._narrow_plan(grid, pose, mask)
         if result.path is not None:
             return result
         reach = reachable_from(costmap, pose[:2]) & ~costmap.lethal
