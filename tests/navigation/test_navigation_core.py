@@ -1219,6 +1219,25 @@ def test_relational_episodes_pair_objects_in_one_room_and_name_one_object():
     assert relational >= 10
 
 
+def test_no_episode_starts_inside_its_success_region():
+    from groundfm.bench import nav as bench
+    from groundfm.navigation.planner import build_costmap
+    from groundfm.sim.house import generate_house
+
+    # House 1001: a legged run ended one episode at (5.02, 7.01), 1.5 m from the centre of a 1 m shelf but 0.7 m from
+    # its footprint, and the next one asked for that shelf: it "succeeded" without a step.
+    house = generate_house(1001)
+    grid = grid_from_house(house.to_json(), 0.05)
+    costmap = build_costmap(grid, bench.BODY_RADIUS_M)
+    made = 0
+    start = (5.02, 7.01)
+    for offset in range(8):
+        for ep in bench.make_episodes(1001, 1, grid, costmap, start=start, offset=offset):
+            made += 1
+            assert not bench.SuccessRegions(grid, ep.targets, 1.0).reached(0, start), ep.instruction
+    assert made >= 6
+
+
 def test_unseen_beside_points_at_the_hidden_far_side_of_an_object_until_it_is_seen():
     from groundfm.navigation.planner import build_costmap, path_costs, unseen_beside
 

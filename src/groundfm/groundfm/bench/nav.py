@@ -4,10 +4,11 @@ Episodes: per house seed, instructions of four kinds generated with ground truth
 the red sofa"), room ("go to the kitchen"), relational ("walk to the chair next to the table") and multi-step ("go to
 the tv, then go to the office" / "..., then come back"). A relational instruction is unambiguous under the stack's own
 meaning of "next to" (within reasoner.NEAR_M): no rival of the target's label is next to any object of the anchor's
-label (RIVAL_MARGIN_M). Success: every step's target region visited in order and
-the robot stopped within 1.0 m of the last one (inside it for a room), on the target's side of any wall (a cell
-within 1.0 m that only a wall separates from it does not count). SPL = S * l / max(p, l), l the ground-truth
-geodesic (A* on the ground-truth grid with the robot radius, smoothed) through the steps' success regions.
+label (RIVAL_MARGIN_M). No episode starts inside its first success region (START_CLEAR_M). Success: every step's
+target region visited in order and the robot stopped within 1.0 m of the last one (inside it for a room), on the
+target's side of any wall (a cell within 1.0 m that only a wall separates from it does not count). SPL = S * l /
+max(p, l), l the ground-truth geodesic (A* on the ground-truth grid with the robot radius, smoothed) through the
+steps' success regions.
 
 Methods, side by side on the same episodes and the same base:
   groundfm: the full fast-in-slow stack (navigation/navigator.py): instruction parsing, slow-system grounding on the
@@ -59,6 +60,9 @@ BODY_RADIUS_M = 0.22
 # lies within the stack's 'next to' (reasoner.NEAR_M) of any object of the anchor's label, nor within this much of
 # the target's own gap, so mapped-box errors of a few decimetres cannot swap them [m].
 RIVAL_MARGIN_M = 0.3
+# An object goal's footprint is at least this far from the start: the robot does not start inside the success
+# region (1.0 m), as it did for a long shelf whose centre was 1.5 m away [m].
+START_CLEAR_M = 1.2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -146,12 +150,16 @@ def make_episodes(seed: int, count: int, grid, costmap, start=None, offset: int 
             return f'the {o.color_name} {o.label}'
         return ''
 
-    object_pool = [o for o in objs if phrase(o) and math.dist(o.center[:2], spawn) > 1.5]
+    def away(o) -> bool:  # a goal is not where the robot already stands: its success region is not at the start
+        gap = float(polygon_distance(np.asarray([spawn], float), o.footprint())[0])
+        return math.dist(o.center[:2], spawn) > 1.5 and gap > START_CLEAR_M
+
+    object_pool = [o for o in objs if phrase(o) and away(o)]
     kinds = [r for r in house.rooms if sum(q.kind == r.kind for q in house.rooms) == 1]
     room_pool = [r for r in kinds if r.name != spawn_room]
     relational = []
     for o in objs:
-        if labels.count(o.label) < 2 or math.dist(o.center[:2], spawn) <= 1.5:
+        if labels.count(o.label) < 2 or not away(o):
             continue
         others = [a for a in house.objects if a.label != o.label]
         anchor = min(others, key=lambda a: float(polygon_distance(o.footprint(), a.footprint()).min()))
