@@ -378,6 +378,30 @@ def test_with_a_candidate_seen_but_no_anchor_near_it_it_looks_around_the_candida
     assert lamp.action == 'explore object 9', lamp.think  # a lamp has no usual room: the shelf it saw
 
 
+def test_candidates_looked_around_in_other_rooms_do_not_use_up_the_search_of_this_one():
+    # House 1002: shelves were looked around in the living room and the office (no cabinet beside either); in the
+    # bedroom, the third shelf, with the black cabinet hidden beside it, was never approached.
+    scene = _scene()
+    scene.rooms.append(RoomNode('bedroom', 'bedroom', (8.0, 0.0, 12.0, 8.0)))
+    scene.objects += [ObjectNode(9, 'shelf', 'brown', (1.0, 6.5, 0.9), (1.0, 0.33, 1.9)),
+                      ObjectNode(10, 'shelf', 'white', (5.0, 6.5, 0.9), (1.0, 0.33, 1.9)),
+                      ObjectNode(11, 'shelf', 'white', (11.0, 2.0, 0.9), (1.0, 0.33, 1.9))]
+    slow = SlowSystem(parse_instruction('walk to the shelf next to the cabinet'))
+    slow.mark_frontier_visited((1.0, 6.0))  # looked around shelf 9 ...
+    slow.mark_frontier_visited((5.0, 6.0))  # ... and shelf 10
+    unseen = {9: None, 10: None, 11: (10.5, 1.0)}
+    obs = Observation((9.0, 4.0, 0.0), (9.0, 4.0), [Frontier((3.0, 3.0), 40)], unseen_beside=unseen,
+                      room_coverage={'living_room': 0.9, 'kitchen': 0.9, 'bedroom': 0.9})
+
+    bedroom = slow.decide(scene, obs)
+    slow.mark_frontier_visited((11.0, 2.6))
+    obs.unseen_beside = {9: None, 10: None, 11: None}
+    after = slow.decide(scene, obs)
+
+    assert bedroom.action == 'explore object 11', bedroom.think
+    assert after.action == 'explore 3.00 3.00', after.think  # every shelf looked around: on to the frontiers
+
+
 def test_a_candidate_a_metre_and_more_from_the_anchor_is_taken_only_when_nothing_is_left_to_search():
     scene = _scene()
     # A grey chair 1.2 m from a desk (footprint to footprint): not "next to" it, unless nothing else turns up.

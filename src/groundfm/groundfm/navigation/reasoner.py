@@ -35,7 +35,8 @@ SEARCHED_M = 0.75  # a room counts as searched once an explored point lies this 
 ROOM_SEARCHED_FRACTION = 0.7  # ... or once the map has observed this fraction of its floor
 LOOKED_SEARCHED_FRACTION = 0.35  # a look-around searches a room only if the map then holds this fraction of its floor
 # (house 2157: a look-around from a corner saw 12 % of the room, and the robot left it without the black cabinet in it)
-CANDIDATES_SEARCHED = 2  # a relational step looks around at most this many target candidates for their anchor
+CANDIDATES_SEARCHED = 2  # a relational step looks around at most this many target candidates per room for their
+# anchor (house 1002: two shelves looked around in other rooms left the third, in the bedroom, never approached)
 ROOM_SWITCH_M = 2.0  # the room being searched for stays the choice unless another is this much cheaper to reach [m]
 # Common-sense places of strongly room-bound classes, as a language model would know them (written here, not read from
 # the sim). Classes found in many rooms (chair, table, lamp, plant, box, shelf, cabinet) have no prior.
@@ -298,8 +299,8 @@ def object_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(),
     Anchors come first, nearest first: an anchor is usually the larger, rarer object. One not approached yet (no
     explored point near its centre) gets point None: walk up to it and look around. One approached already is
     searched again from its unseen point (e.g. the far side of a desk), once: after that it counts as searched. Then
-    the nearest candidate in the robot's room not approached yet, walked up to once, until CANDIDATES_SEARCHED have
-    been."""
+    the nearest candidate in the robot's room not approached yet, walked up to once, until CANDIDATES_SEARCHED of
+    that room have been."""
     if goal.anchor is None or goal.anchor.kind != 'object' or goal.target.kind != 'object':
         return None, None
     ref = goal.anchor
@@ -322,14 +323,14 @@ def object_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(),
             todo[o.id] = (o, point)
     if todo:
         return min(todo.values(), key=lambda pair: math.dist(pair[0].center[:2], robot_xy))
-    # Candidates are often many (chairs): each is walked up to once, only the first few, and only in the room the
-    # robot stands in (looking beside them is part of searching it; one elsewhere is often a detour).
+    # Candidates are often many (chairs): each is walked up to once, only in the room the robot stands in (looking
+    # beside them is part of searching it; one elsewhere is often a detour), and only the first few of that room.
+    here = scene.room_at(robot_xy)
+    candidates = [o for o in candidates if here is None or scene.room_of(o) == here.name]
     if sum(near_explored(o.center[:2]) for o in candidates) >= CANDIDATES_SEARCHED:
         return None, None
-    here = scene.room_at(robot_xy)
     todo = [o for o in candidates if not near_explored(o.center[:2])
-            and (unseen is None or unseen.get(o.id) is not None)
-            and (here is None or scene.room_of(o) == here.name)]
+            and (unseen is None or unseen.get(o.id) is not None)]
     return (min(todo, key=lambda o: math.dist(o.center[:2], robot_xy)), None) if todo else (None, None)
 
 
