@@ -33,8 +33,6 @@ COLOUR_RANKS = 1  # a named colour matches an object's colour name only (every r
 COLOUR_RANKS_LOOSE = 2  # ... or, in a loose match, also the name its measured colour ranks second (shading)
 SEARCHED_M = 0.75  # a room counts as searched once an explored point lies this close to its centre [m]
 ROOM_SEARCHED_FRACTION = 0.7  # ... or once the map has observed this fraction of its floor
-LOOKED_SEARCHED_FRACTION = 0.35  # a look-around searches a room only if the map then holds this fraction of its floor
-# (house 2157: a look-around from a corner saw 12 % of the room, and the robot left it without the black cabinet in it)
 CANDIDATES_SEARCHED = 2  # a relational step looks around at most this many target candidates per room for their
 # anchor (house 1002: two shelves looked around in other rooms left the third, in the bedroom, never approached)
 ROOM_SWITCH_M = 2.0  # the room being searched for stays the choice unless another is this much cheaper to reach [m]
@@ -342,9 +340,8 @@ def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(), room
     common-sense prior for its class or its anchor's class); else, once the room the robot stands in is searched, the
     nearest room not searched yet; else None (explore frontiers: in the room it stands in, that is searching it).
 
-    A room is searched once the robot looked around in it (looked_around, by name) and room_coverage (name -> observed
-    fraction of its floor; None: unknown) reaches LOOKED_SEARCHED_FRACTION, or once it reaches ROOM_SEARCHED_FRACTION
-    without; a room other than the robot's also
+    A room is searched once the robot looked around in it (looked_around, by name), or once room_coverage (name ->
+    observed fraction of its floor; None: unknown) reaches ROOM_SEARCHED_FRACTION; a room other than the robot's also
     once an explored point lies near its centre (it walked in to search it before). Nearest means the cheapest path
     into it (room_path_costs, name -> [m]) where the map has one, else the straight line. Rooms in deferred (names:
     the way into them failed once) come after every other room not searched yet. The room being walked to (current,
@@ -354,9 +351,7 @@ def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(), room
     coverage = room_coverage or {}
 
     def searched(room: RoomNode) -> bool:
-        seen = coverage.get(room.name, 0.0)
-        looked = room.name in looked_around and (room_coverage is None or seen >= LOOKED_SEARCHED_FRACTION)
-        if looked or seen >= ROOM_SEARCHED_FRACTION:
+        if room.name in looked_around or coverage.get(room.name, 0.0) >= ROOM_SEARCHED_FRACTION:
             return True
         return room is not here and any(math.dist(room_target(room).center, v) < SEARCHED_M for v in explored)
 
