@@ -37,7 +37,6 @@ from groundfm.navigation.planner import (
     path_costs,
     plan_on,
     polygon_distance,
-    reachable_from,
     room_path_cost,
     trail_mask,
     unseen_beside,
@@ -660,7 +659,7 @@ class Navigator:
         result, costmap, radius = self._narrow_plan(grid, pose, mask)
         if result.path is not None:
             return result
-        reach = reachable_from(costmap, pose[:2]) & ~costmap.lethal
+        reach = np.isfinite(path_costs(costmap, pose[:2])) & ~costmap.lethal  # the search's own graph (corner rule)
         walked = trail_mask(grid, np.vstack([self.trail.points().reshape(-1, 2), np.asarray(pose[:2])[None]]))
         reach &= ndimage.distance_transform_edt(~walked) * grid.resolution > APPROACH_FRESH_M
         if not reach.any() or not mask.any():
