@@ -1187,6 +1187,24 @@ def test_the_benchmark_scores_a_trajectory_with_a_gap_in_odometry():
     assert out.success and math.isfinite(out.length) and 2.5 < out.length < 3.1
 
 
+def test_the_benchmark_does_not_count_a_fall_inside_the_success_region_as_a_success():
+    from groundfm.bench.nav import Episode, evaluate_trajectory
+    from groundfm.navigation.reasoner import point_target
+
+    grid = Grid(np.zeros((100, 100), np.int8), (0.0, 0.0), 0.05)
+    ep = Episode(0, 'multi', 'come back', [point_target('pose', 'pose: end', (4.0, 1.0), 'end')])
+    t = np.arange(0.0, 6.0, 0.02)
+    trajectory = np.stack([t, 1.0 + 2.8 * t / t[-1], np.ones_like(t), np.zeros_like(t)], axis=1)  # ends 0.2 m short
+    far_away = [np.array([[20.0, 20.0], [21.0, 20.0], [21.0, 21.0], [20.0, 21.0]])]
+
+    stopped = evaluate_trajectory(ep, trajectory, grid, far_away, 1.0, 0.2, 6.0, 'reached pose: end')
+    fell = evaluate_trajectory(ep, trajectory, grid, far_away, 1.0, 0.2, 6.0,
+                               'the robot fell (tilt: roll 0.83 rad beyond 0.8 rad); stand it up before the next goal')
+
+    assert stopped.success and stopped.spl > 0.5
+    assert not fell.success and fell.spl == 0.0
+
+
 def test_the_benchmark_does_not_count_a_stop_behind_a_wall_as_reaching_the_object():
     from groundfm.bench.nav import Episode, evaluate_trajectory, geodesic
     from groundfm.navigation.reasoner import object_target

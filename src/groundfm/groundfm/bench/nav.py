@@ -534,6 +534,7 @@ def _summarise(outcomes: dict[str, dict[str, list[Outcome]]], prefix: str) -> Re
 
 LAUNCH_CAPABILITIES = {'control': 'true', 'depth': 'true', 'mapping': 'true', 'navigation': 'true', 'scene': 'false'}
 STANDING_M = 0.22  # base above this: the robot still stands [m]
+FELL_PREFIX = 'the robot fell'  # how the navigation node's Navigate result begins when the robot fell
 
 
 def evaluate_trajectory(ep: Episode, trajectory: np.ndarray, grid, obstacles, tolerance: float, radius: float,
@@ -541,7 +542,8 @@ def evaluate_trajectory(ep: Episode, trajectory: np.ndarray, grid, obstacles, to
     """Score one full-stack episode from odometry rows (t, x, y, yaw) in the map frame.
 
     Steps count as visited in order along the trajectory; success needs every step and the final pose within
-    tolerance [m] of the last target (inside a room). Length: the odometry averaged over 0.6 s (two trot cycles: the
+    tolerance [m] of the last target (inside a room), and the robot still standing: a result message saying it fell
+    (FELL_PREFIX) is a failure wherever it lies. Length: the odometry averaged over 0.6 s (two trot cycles: the
     gait's sway is not path) and taken every 0.5 s. Collisions are rising edges of the Go2 footprint overlapping a
     ground-truth obstacle footprint (obstacles: list of (4, 2) polygons), checked on the raw odometry at 5 Hz.
     """
@@ -562,7 +564,8 @@ def evaluate_trajectory(ep: Episode, trajectory: np.ndarray, grid, obstacles, to
             visited += 1
     final = (float(rows[-1, 1]), float(rows[-1, 2]))
     last = ep.targets[-1]
-    success = visited == len(ep.targets) and regions.reached(len(ep.targets) - 1, final)
+    success = (visited == len(ep.targets) and regions.reached(len(ep.targets) - 1, final)
+               and not message.startswith(FELL_PREFIX))
     length = float(np.linalg.norm(np.diff(smooth, axis=0), axis=1).sum()) if len(smooth) > 1 else 0.0
     boxes = np.array([np.r_[p.min(axis=0), p.max(axis=0)] for p in obstacles])
     collisions, touching = 0, False
