@@ -534,7 +534,6 @@ def _summarise(outcomes: dict[str, dict[str, list[Outcome]]], prefix: str) -> Re
 
 LAUNCH_CAPABILITIES = {'control': 'true', 'depth': 'true', 'mapping': 'true', 'navigation': 'true', 'scene': 'false'}
 STANDING_M = 0.22  # base above this: the robot still stands [m]
-FELL_PREFIX = 'the robot fell'  # how the navigation node's Navigate result begins when the robot fell
 
 
 def evaluate_trajectory(ep: Episode, trajectory: np.ndarray, grid, obstacles, tolerance: float, radius: float,
@@ -543,11 +542,13 @@ def evaluate_trajectory(ep: Episode, trajectory: np.ndarray, grid, obstacles, to
 
     Steps count as visited in order along the trajectory; success needs every step and the final pose within
     tolerance [m] of the last target (inside a room), and the robot still standing: a result message saying it fell
-    (FELL_PREFIX) is a failure wherever it lies. Length: the odometry averaged over 0.6 s (two trot cycles: the
-    gait's sway is not path) and taken every 0.5 s. Collisions are rising edges of the Go2 footprint overlapping a
-    ground-truth obstacle footprint (obstacles: list of (4, 2) polygons), checked on the raw odometry at 5 Hz.
+    (navigator.FELL_MESSAGE) is a failure wherever it lies. Length: the odometry averaged over 0.6 s (two trot
+    cycles: the gait's sway is not path) and taken every 0.5 s. Collisions are rising edges of the Go2 footprint
+    overlapping a ground-truth obstacle footprint (obstacles: list of (4, 2) polygons), checked on the raw odometry
+    at 5 Hz.
     """
     from groundfm.navigation.local import BODY_LENGTH_M, BODY_WIDTH_M
+    from groundfm.navigation.navigator import FELL_MESSAGE
     from groundfm.sim.house import _rect_corners, polygons_overlap
 
     rows = _every(trajectory, 0.2)
@@ -565,7 +566,7 @@ def evaluate_trajectory(ep: Episode, trajectory: np.ndarray, grid, obstacles, to
     final = (float(rows[-1, 1]), float(rows[-1, 2]))
     last = ep.targets[-1]
     success = (visited == len(ep.targets) and regions.reached(len(ep.targets) - 1, final)
-               and not message.startswith(FELL_PREFIX))
+               and not message.startswith(FELL_MESSAGE))
     length = float(np.linalg.norm(np.diff(smooth, axis=0), axis=1).sum()) if len(smooth) > 1 else 0.0
     boxes = np.array([np.r_[p.min(axis=0), p.max(axis=0)] for p in obstacles])
     collisions, touching = 0, False

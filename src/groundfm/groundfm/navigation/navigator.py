@@ -45,6 +45,7 @@ from groundfm.navigation.reasoner import NEAR_M, Decision, Observation, SceneGra
 from groundfm.navigation.trail import Trail
 
 PHASE_PARSING, PHASE_EXPLORING, PHASE_NAVIGATING, PHASE_ARRIVED = 'parsing', 'exploring', 'navigating', 'arrived'
+FELL_MESSAGE = 'the robot fell'  # how a Navigate result begins when the goal ended in a fall (the benchmark reads it)
 ROOM_INSET_M = 0.35  # room goals: aim this far inside the walls [m]
 ROOM_ARRIVED_M = 0.1  # ... and a room goal is reached once the robot's centre is this far inside them (past the
 #                       doorway's wall, half 0.05 m thick) [m]

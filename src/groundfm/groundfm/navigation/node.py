@@ -41,7 +41,7 @@ from groundfm.geometry.transform_buffer import TransformBuffer, TransformError
 from groundfm.navigation import local
 from groundfm.navigation.config import NAVIGATION_PARAMETERS, NavigationConfig
 from groundfm.navigation.instructions import InstructionError, parse_instruction
-from groundfm.navigation.navigator import Navigator
+from groundfm.navigation.navigator import FELL_MESSAGE, Navigator
 from groundfm.navigation.planner import Grid, grid_from_house
 from groundfm.navigation.reasoner import ObjectNode, RoomNode, SceneGraph
 from groundfm.navigation.trail import Trail
@@ -343,7 +343,7 @@ class NavigationNode(Node):
                 if self._fallen:  # the controller has damped the joints: commands move nothing now
                     self._stop_robot()
                     goal_handle.abort()
-                    return self._finish(session, False, f'the robot fell ({self._fallen}); stand it up before the '
+                    return self._finish(session, False, f'{FELL_MESSAGE} ({self._fallen}); stand it up before the '
                                                         'next goal')
                 if time.monotonic() - self._pose_wall > SIM_GONE_WALL_S:
                     self._stop_robot()
