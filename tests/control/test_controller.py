@@ -1,5 +1,7 @@
-"""The locomotion controller in-process on the MuJoCo Go2 (flat floor): stand, trot, turn, stop, limits, falls."""
+"""The locomotion controller in-process on the MuJoCo Go2 (flat floor): stand, trot, turn, stop, limits, falls, and
+pushing against one piece of furniture."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -9,7 +11,7 @@ from groundfm.control.config import ControlConfig
 from groundfm.control.controller import LocomotionController, Mode, RobotState, roll_pitch_yaw
 from groundfm.geometry.rotations import quat_from_euler
 from groundfm.sim.config import SimConfig
-from groundfm.sim.house import flat_house
+from groundfm.sim.house import CLASSES, SceneObject, flat_house
 from groundfm.sim.world import MotorCommand, SimWorld
 
 RATE_HZ = ControlConfig().control_rate_hz
@@ -179,6 +181,30 @@ def test_a_tipped_over_robot_is_a_fall_and_goes_to_the_safe_stop(robot):
     ctl.set_velocity(0.5, 0.0, 0.0)  # commands do not leave the safe stop
     _run(world, ctl, 1.0)
     assert ctl.mode is Mode.FALLEN and ctl.falls == 1
+
+
+@pytest.mark.parametrize(('label', 'offset_y', 'yaw', 'turn'), [
+    ('lamp', 0.0, 0.6, 1.0), ('chair', -0.3, 0.0, -1.0), ('box', -0.2, 0.6, -1.0), ('table', 0.2, 0.6, 1.0)])
+def test_turning_in_place_while_pressed_against_furniture_does_not_tip_over(label, offset_y, yaw, turn):
+    """Walk 3 s into a box 0.85 m ahead (held against it or sliding along it), then turn in place for 2.5 s, as
+    the navigator does when a piece of furniture was not on its map. Each case tipped over while the velocity trim
+    and the heading hold wound up against the furniture (trim integrating whatever the error, heading bound 0.5 rad)."""
+    size = CLASSES[label][0]
+    box = SceneObject(1, label, 'red', (0.8, 0.1, 0.1), (0.85 + size[0] / 2, offset_y, size[2] / 2), size, yaw, 'x')
+    world = SimWorld(dataclasses.replace(flat_house(), objects=(box,)), SimConfig(world='flat'))
+    ctl = LocomotionController()
+    try:
+        _run(world, ctl, 2.0)
+        ctl.set_velocity(0.5, 0.0, 0.0)
+        pushing = _run(world, ctl, 3.0)
+        ctl.set_velocity(0.0, 0.0, turn)
+        turning = _run(world, ctl, 2.5)
+    finally:
+        world.close()
+
+    assert pushing[-1, 1] < 1.0, 'the furniture held the body back (1.5 m asked)'
+    assert ctl.mode is Mode.WALK and ctl.falls == 0, ctl.fall_reason
+    assert np.abs(turning[:, 7:9]).max() < ControlConfig().fall_tilt_rad
 
 
 def test_a_collapsed_robot_is_a_fall_by_height():

