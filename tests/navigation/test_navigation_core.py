@@ -1189,6 +1189,7 @@ def test_the_benchmark_scores_a_trajectory_with_a_gap_in_odometry():
 
 def test_the_benchmark_does_not_count_a_fall_inside_the_success_region_as_a_success():
     from groundfm.bench.nav import Episode, evaluate_trajectory
+    from groundfm.navigation.navigator import FELL_MESSAGE
     from groundfm.navigation.reasoner import point_target
 
     grid = Grid(np.zeros((100, 100), np.int8), (0.0, 0.0), 0.05)
@@ -1199,7 +1200,7 @@ def test_the_benchmark_does_not_count_a_fall_inside_the_success_region_as_a_succ
 
     stopped = evaluate_trajectory(ep, trajectory, grid, far_away, 1.0, 0.2, 6.0, 'reached pose: end')
     fell = evaluate_trajectory(ep, trajectory, grid, far_away, 1.0, 0.2, 6.0,
-                               'the robot fell (tilt: roll 0.83 rad beyond 0.8 rad); stand it up before the next goal')
+                               f'{FELL_MESSAGE} (tilt: roll 0.83 rad beyond 0.8 rad); stand it up before the next goal')
 
     assert stopped.success and stopped.spl > 0.5
     assert not fell.success and fell.spl == 0.0

@@ -4,7 +4,8 @@ Layers, per tick:
   1. fall check (roll/pitch beyond fall_tilt_rad, or the base lower than fall_height_m over the lowest foot) ->
      safe stop: zero stiffness, joint damping only (the sim's and Unitree's 'damping mode');
   2. command shaping: clamp to the velocity limits, rate-limit to the acceleration limits; a heading hold integrates
-     the commanded yaw rate; a small integral trim removes steady velocity error;
+     the commanded yaw rate; a small integral trim removes steady velocity error (both with anti-windup: a body
+     held against furniture does not make them push harder);
   3. gait (gait.py): trot foot targets in the gravity-aligned frame, plus a leg-length PD on roll and pitch;
   4. legs (kinematics.py): closed-form IK to joint targets, velocity feed-forward from the foot trajectories only,
      and feed-forward torques for gravity on the stance feet and for the joints' damping and friction.
