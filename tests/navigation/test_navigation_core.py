@@ -919,6 +919,44 @@ def test_caught_in_a_doorway_the_map_shows_it_backs_up_though_the_depth_sees_not
     assert pose[0] > 2.0
 
 
+def test_snagged_with_stereo_noise_mapped_behind_it_backs_out_along_the_way_it_came():
+    # Caught by a leg at x ~1.45 m on open floor; as it is caught, stereo noise appears on the map on the floor it
+    # has just walked, inside the strip the body would sweep straight back. The map alone leaves no room to back up
+    # (before, it only turned in place, held, twice, and gave up stuck); the walked trail is free whatever the map
+    # shows, so it backs out along it.
+    empty = Grid(np.zeros((120, 200), np.int8), (-2.0, -3.0), 0.05)
+    nav = Navigator(NavigationConfig(), parse_instruction('go to the fridge'), (0.0, 0.0, 0.0))
+    nav.set_map(empty)
+    nav.set_scene(SceneGraph([ObjectNode(1, 'fridge', 'white', (4.0, 0.0, 0.9), (0.4, 0.4, 1.8))]))
+    pose, t, last_slow, caught, reversed_at, lowest = (0.0, 0.0, 0.0), 0.0, -math.inf, None, None, math.inf
+    while not nav.status.done and t < 90.0:
+        nav.set_depth_obstacles(np.zeros((0, 2)), t)
+        if nav.wants_slow_update or t - last_slow >= 1.0:
+            nav.slow_update(pose, t)
+            last_slow = t
+        cmd = nav.fast_tick(pose, t, 0.05)
+        if caught is None and pose[0] >= 1.45:
+            caught = pose
+            noisy = Grid(empty.data.copy(), empty.origin, empty.resolution)
+            (r0, c0), (r1, c1) = noisy.cell_of((pose[0] - 0.5, -0.1)), noisy.cell_of((pose[0] - 0.4, 0.1))
+            noisy.data[r0:r1 + 1, c0:c1 + 1] = OCCUPIED
+            nav.set_map(noisy)
+        if caught is not None and reversed_at is None:
+            if cmd.v >= 0:  # neither forward nor turning moves the body, only backing out of it does
+                cmd = local.Command(0.0, 0.0)
+            else:
+                reversed_at = t
+        if reversed_at is not None and nav.backups == 1:
+            lowest = min(lowest, pose[0])
+        pose = _unicycle(pose, cmd)
+        t += 0.05
+
+    assert caught is not None and reversed_at is not None, nav.status.message
+    assert nav.backups == 1 and caught[0] - lowest >= 0.45, (nav.backups, caught, lowest)  # RETREAT_M, over the noise
+    assert nav.status.success, nav.status.message
+    assert pose[0] > 3.0
+
+
 def _two_doorways_map() -> Grid:
     """A 7 m x 6 m house at (0, 0) in an 11 m x 10 m map (5 cm cells), split by a wall at x = 3 m with a doorway
     straight ahead of (1, 2) at y 1.6-2.4 m and one a long way round at y 5.0-5.8 m; the kitchen is east of it."""
@@ -1662,6 +1700,27 @@ def test_trail_keeps_spaced_recent_positions_and_restarts_when_the_clock_goes_ba
     off = Trail(memory_s=0.0)
     off.add((1.0, 1.0), 0.0)
     assert len(off) == 0
+
+
+def test_the_way_back_follows_the_trail_out_and_skips_jitter_in_place():
+    from groundfm.navigation.trail import Trail
+
+    trail = Trail(memory_s=60.0, spacing_m=0.05)
+    t = 0.0
+    for x in np.arange(0.0, 1.0, 0.05):  # east along y = 0 ...
+        trail.add((x, 0.0), t := t + 0.1)
+    for y in np.arange(0.05, 0.6, 0.05):  # ... then north along x = 1
+        trail.add((1.0, y), t := t + 0.1)
+    for dx in (0.06, -0.06, 0.06):  # held: the body shakes in place
+        trail.add((1.0 + dx, 0.55), t := t + 0.1)
+
+    way = trail.way_back((1.0, 0.55), 0.8)
+    reach = np.linalg.norm(way - [1.0, 0.55], axis=1)
+    assert np.all(np.diff(reach) > 0) and reach[-1] >= 0.8 > reach[-2]  # each point farther, up to the distance
+    assert way[-1][1] == 0.0 and way[-1][0] < 1.0  # round the corner onto the east-west leg
+    assert trail.way_back((1.0, 0.55), 5.0) is None  # the trail does not reach that far back
+    assert trail.way_back((3.0, 3.0), 0.5) is None  # the robot is not where the trail ends
+    assert Trail(memory_s=60.0).way_back((0.0, 0.0), 0.5) is None
 
 
 def test_trail_mask_is_a_corridor_along_the_walk_and_leaves_jumps_open():

@@ -46,6 +46,16 @@ def test_parse_reference_splits_head_and_relations():
     assert singular('shelves') == 'shelf' and singular('boxes') == 'box' and singular('bus') == 'bus'
 
 
+def test_plural_names_every_sim_class_so_that_singular_reads_it_back():
+    from groundfm.scene.grounding import plural
+    from groundfm.sim.house import CLASSES
+
+    for label in CLASSES:
+        assert plural(label, 1) == label and singular(plural(label)) == label, plural(label)
+    assert [plural(w) for w in ('red box', 'shelf', 'chair', 'couch', 'tv', 'family')] == [
+        'red boxes', 'shelves', 'chairs', 'couches', 'tvs', 'families']
+
+
 def test_referring_expressions_resolve_to_object_ids(grounder, graph):
     def ids(phrase):
         return [m.id for m in resolve(phrase, graph, ROBOT_POSE, grounder)]

@@ -79,8 +79,10 @@ SCAN_ANGLE = 2 * math.pi - 0.2  # a look-around turn is complete after this much
 SCAN_STALL_S = 2.0  # a look-around turn whose net rotation gains under SCAN_STALL_RAD in this long is blocked [s]
 SCAN_STALL_RAD = 0.15  # (a body held against furniture shakes by 0.2-0.5 rad/s in all, with no net gain) [rad]
 BACKUP_M = 0.3  # stuck with an obstacle at the body: first back up this far along the way it came [m]
+RETREAT_M = 0.5  # ... or, where the walked trail leads back, this far along it (the trail is known free) [m]
+RETREAT_ANGLE = math.radians(45)  # ... when it leaves within this of straight behind (no turning in place) [rad]
 BACKUP_SPEED = 0.15  # reverse speed of the back-up [m/s]
-BACKUP_S = 4.0  # a back-up ends after this long even if short of BACKUP_M [s]
+BACKUP_SPARE_S = 2.0  # a back-up ends this long after it would at BACKUP_SPEED even if short of its end [s]
 SHORTCUT_M = 0.5  # on a map update, a fresh path this much shorter than the rest of the current one replaces it [m]
 SCAN_SPACING_M = 1.5  # entering a room to search within this of the last look-around does not turn again [m]
 SEEN_DEPTH_AGE_S = 0.5  # the live-depth stop uses only depth this fresh [s]
@@ -90,6 +92,12 @@ TURN_SWEEP_M = local.BODY_SWEEP_M + 0.03  # the map has room to turn in place th
 CRAMPED_YAW_RATE = 0.4  # in-place turns where the body would sweep into an obstacle: at most this fast [rad/s]
 REVERSE_ANGLE = math.radians(120)  # the path leads this far behind and there is no room to turn: reverse along it
 REVERSE_CHECK_M = 0.6  # ... when this much of the path ahead runs along the walked trail or seen free space [m]
+
+
+def _run_on(way: np.ndarray, extra: float = 1.0) -> np.ndarray:
+    """The way (n, 2) [m] with its last leg extended straight by extra [m]."""
+    step = way[-1] - way[-2]
+    return np.vstack([way, way[-1] + extra * step / max(float(np.linalg.norm(step)), 1e-9)])
 
 
 @dataclass
@@ -180,7 +188,8 @@ class Navigator:
         self.scans = 0  # look-around turns done
         self._scan_xy: tuple[float, float] | None = None  # where the last look-around turn started
         self._looked_in: set[str] = set()  # rooms a look-around turn was made in
-        self._backup: tuple[float, float, float] | None = None  # back-up in progress: (x, y, time) where it began
+        self._backup: tuple[np.ndarray, float, float] | None = None  # back-up in progress: (way (n, 2) [m] from
+        #                                                   where it began, distance to back off [m], start time [s])
         self.backups = 0  # back-ups done
         self._frontiers_reset = False  # the visited-frontier list was cleared once for a second pass
         self._progress: list[float] | None = None  # [x, y, time, yaw, net turn, commanded motion] since progress
@@ -400,11 +409,13 @@ class Navigator:
         with self._lock:
             self._scan, self._scan_gain, self._scan_whole = [float(pose[2]), 0.0], None, False
             self.decision, self.path = None, None
-            if (wedged or held) and not self._discrete and self._rear_is_clear(self._planned_grid or self.grid, pose):
-                self._backup = (float(pose[0]), float(pose[1]), now)
+            back = self._way_back(pose) if (wedged or held) and not self._discrete else None
+            if back is not None:
+                way, distance, how = back
+                self._backup = (way, distance, now)
                 self.backups += 1
-                self.status.reasoning += (f' No progress and an obstacle at the body: back up {BACKUP_M:g} m, turn in '
-                                          'place to look again, then re-plan.')
+                self.status.reasoning += (f' No progress and an obstacle at the body: back up {distance:g} m {how}, '
+                                          'turn in place to look again, then re-plan.')
                 return self._stop('stuck: backing up', dt)
             self.status.reasoning += ' No progress: turn in place to look again, then re-plan.'
         return self._stop('stuck: looking around', dt)
@@ -442,6 +453,22 @@ class Navigator:
         row, col = costmap.grid.cell_of(pose[:2])
         return not costmap.grid.inside((row, col)) or costmap.distance[row, col] >= TURN_SWEEP_M
 
+    def _way_back(self, pose) -> tuple[np.ndarray, float, str] | None:
+        """Where to back up to when stuck with an obstacle at the body: (way (n, 2) [m] from pose, distance to back
+        off [m], how). RETREAT_M back along the walked trail, which is free whatever the map shows, when it leaves
+        within RETREAT_ANGLE of straight behind; else BACKUP_M straight back when the map shows room there; else
+        None. The way runs on straight past that distance, so the pursuit does not slow down for its end."""
+        way = self.trail.way_back(pose[:2], RETREAT_M)
+        if way is not None:
+            behind, _ = local.lookahead_point(way, pose[:2], BACKUP_M)
+            away = math.atan2(behind[1] - pose[1], behind[0] - pose[0])
+            if abs(local.wrap_angle(away - pose[2] - math.pi)) <= RETREAT_ANGLE:
+                return _run_on(way), RETREAT_M, 'along the way it came'
+        if not self._rear_is_clear(self._planned_grid or self.grid, pose):
+            return None
+        behind = (pose[0] - BACKUP_M * math.cos(pose[2]), pose[1] - BACKUP_M * math.sin(pose[2]))
+        return _run_on(np.array([pose[:2], behind], float)), BACKUP_M, 'straight back'
+
     def _rear_is_clear(self, grid: Grid | None, pose) -> bool:
         """True when the map shows no obstacle in the strip the body sweeps backing up BACKUP_M (unknown is clear:
         the robot came that way)."""
@@ -456,13 +483,18 @@ class Navigator:
         return not (grid.data[rows[ok], cols[ok]] == OCCUPIED).any()
 
     def _backup_tick(self, pose, now: float, dt: float) -> local.Command:
-        """One tick of the back-up: straight back at BACKUP_SPEED until BACKUP_M or BACKUP_S, then the look-around."""
-        x, y, since = self._backup
-        if math.dist((x, y), pose[:2]) >= BACKUP_M or now - since >= BACKUP_S:
+        """One tick of the back-up: backwards along its way at up to BACKUP_SPEED (pure pursuit on the reversed
+        heading, never turning in place) until the robot is its distance from where it began, or BACKUP_SPARE_S
+        after it should have been; then the look-around turn."""
+        way, distance, since = self._backup
+        gone = math.dist(way[0], pose[:2])
+        if gone >= distance or now - since >= distance / BACKUP_SPEED + BACKUP_SPARE_S:
             self._backup, self._progress = None, None
             return self._stop('backed up; looking around', dt)
-        v, w = self.limiter(-BACKUP_SPEED, 0.0, dt)
-        return local.Command(v, w, note=f'backing up ({math.dist((x, y), pose[:2]):.2f} m)')
+        v, w = local.pure_pursuit((pose[0], pose[1], pose[2] + math.pi), way, BACKUP_M, BACKUP_SPEED, CRAMPED_YAW_RATE,
+                                  turn_in_place_rad=math.pi)
+        v, w = self.limiter(-v, w, dt)
+        return local.Command(v, w, note=f'backing up ({gone:.2f} m)')
 
     def _scan_tick(self, pose, now: float, dt: float, busy: bool) -> local.Command:
         """One tick of the look-around turn (counter-clockwise, in place); asks the slow system again when done, or

@@ -23,6 +23,7 @@ import numpy as np
 from groundfm.colors import rank_colors
 from groundfm.navigation.instructions import Referent, SubGoal
 from groundfm.navigation.planner import Frontier, polygon_distance
+from groundfm.scene.grounding import plural
 
 NEAR_M = 1.0  # 'next to' / 'near': footprints within this distance of the anchor's [m]
 NEAR_LOOSE_M = 1.5  # ... or within this in a loose match (mapped boxes can be off) [m]
@@ -203,12 +204,12 @@ def ground(goal: SubGoal, scene: SceneGraph, robot_xy, start_xy, loose: bool = F
             f'The nearest matching doorway is between {door.rooms[0]} and {door.rooms[1]}, '
             f'{math.dist(door.center, robot_xy):.1f} m away.')
     candidates = _candidates(ref, scene, ranks)
-    what = f'{ref.color} {ref.label}'.strip()
-    if ref.room:
-        what += f' in the {ref.room.replace("_", " ")}'
+    noun = f'{ref.color} {ref.label}'.strip()
+    where = f' in the {ref.room.replace("_", " ")}' if ref.room else ''
+    what = noun + where
     if not candidates:
         return None, f'I have not seen a {what} yet.'
-    note = f'I see {len(candidates)} {what}{"s" if len(candidates) > 1 else ""}'
+    note = f'I see {len(candidates)} {plural(noun, len(candidates))}{where}'
     if goal.anchor is not None:
         anchors = _anchor_regions(goal.anchor, scene, robot_xy, ranks)
         if not anchors:

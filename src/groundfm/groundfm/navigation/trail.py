@@ -46,5 +46,23 @@ class Trail:
         with self._lock:
             return np.array(self._xy, float).reshape(-1, 2)
 
+    def way_back(self, xy, distance: float, max_gap: float = 0.3) -> np.ndarray | None:
+        """(n, 2) [m]: the way the robot came to xy, from xy back along the kept positions (newest first, each one
+        farther from xy than the last) to the first one at least distance [m] from xy. None when the trail does not
+        end within max_gap [m] of xy or does not reach that far back."""
+        with self._lock:
+            newest_first = self._xy[::-1]
+        if not newest_first or math.dist(newest_first[0], xy) > max_gap:
+            return None
+        way, farthest = [(float(xy[0]), float(xy[1]))], 0.0
+        for point in newest_first:
+            reach = math.dist(point, xy)
+            if reach > farthest:  # jitter in place and loops back towards xy add nothing to the way out
+                way.append(point)
+                farthest = reach
+            if reach >= distance:
+                return np.array(way, float)
+        return None
+
     def __len__(self) -> int:
         return len(self._xy)

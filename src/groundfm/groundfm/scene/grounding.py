@@ -129,13 +129,31 @@ def default_encoder() -> TextEncoder:
     return _DEFAULT
 
 
+_IRREGULAR_PLURALS = {'shelves': 'shelf', 'couches': 'couch', 'boxes': 'box', 'benches': 'bench', 'bathes': 'bath',
+                      'knives': 'knife', 'people': 'person', 'tvs': 'tv'}
+
+
+def plural(word: str, count: int = 2) -> str:
+    """The word as said of count things: naive English plural of its last word unless count is 1 ('red box' ->
+    'red boxes', 'shelf' -> 'shelves'); singular() undoes it."""
+    if count == 1:
+        return word
+    head, _, last = word.rpartition(' ')
+    irregular = {one: many for many, one in _IRREGULAR_PLURALS.items()}
+    if last in irregular:
+        last = irregular[last]
+    elif last.endswith('y') and len(last) > 1 and last[-2] not in 'aeiou':
+        last = last[:-1] + 'ies'
+    else:
+        last += 'es' if last.endswith(('s', 'x', 'z', 'ch', 'sh')) else 's'
+    return f'{head} {last}' if head else last
+
+
 def singular(word: str) -> str:
     """Naive English singular of the last word ('chairs' -> 'chair', 'boxes' -> 'box', 'shelves' -> 'shelf')."""
     head, _, last = word.rpartition(' ')
-    irregular = {'shelves': 'shelf', 'couches': 'couch', 'boxes': 'box', 'benches': 'bench', 'bathes': 'bath',
-                 'knives': 'knife', 'people': 'person', 'tvs': 'tv'}
-    if last in irregular:
-        last = irregular[last]
+    if last in _IRREGULAR_PLURALS:
+        last = _IRREGULAR_PLURALS[last]
     elif last.endswith('ies') and len(last) > 4:
         last = last[:-3] + 'y'
     elif last.endswith(('sses', 'xes', 'ches', 'shes')):

@@ -28,7 +28,7 @@ import numpy as np
 
 from groundfm.scene.config import SceneConfig
 from groundfm.scene.graph import SceneGraph, SceneNode
-from groundfm.scene.grounding import Grounder, Match, parse_reference, singular
+from groundfm.scene.grounding import Grounder, Match, parse_reference, plural, singular
 from groundfm.scene.rewards import FORMAT_RE, format_reward
 
 QUESTION_TYPES = ('existence', 'counting', 'attribute_color', 'attribute_size', 'spatial', 'room', 'distance', 'where')
@@ -143,12 +143,6 @@ def _name(n: SceneNode) -> str:
     return f'{n.color_name + " " if n.color_name else ""}{n.label} [obj {n.id}]'
 
 
-def _plural(label: str, n: int) -> str:
-    if n == 1:
-        return label
-    return label + ('es' if label.endswith(('s', 'x', 'ch', 'sh')) else 's')
-
-
 def _room(name: str) -> str:
     return name.replace('_', ' ')
 
@@ -226,10 +220,10 @@ class GraphBackend:
         n = len(matches)
         where = f' in the {_room(ref.room)}' if ref.room else ''
         steps.append(f'Matching objects: {_join([_name(m.object) for m in matches]) or "none"}.')
-        steps.append(f'Counting them gives {n} {_plural(label, n)}{where} in the mapped area.')
+        steps.append(f'Counting them gives {n} {plural(label, n)}{where} in the mapped area.')
         self.confidence = self._conf(matches) if matches else 0.7
         listed = f' ({_join([f"the {_name(m.object)}" for m in matches])})' if matches else ''
-        return format_output(steps, f'There {"is" if n == 1 else "are"} {n} {_plural(label, n)}{where}{listed}.')
+        return format_output(steps, f'There {"is" if n == 1 else "are"} {n} {plural(label, n)}{where}{listed}.')
 
     def _existence(self, s, graph, pose, steps) -> str:
         matches, why = self._ground(s['ref'], graph, pose, steps)
