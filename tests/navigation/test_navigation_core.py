@@ -887,6 +887,36 @@ def test_a_goal_cut_off_by_a_diagonal_pinch_is_approached_from_the_robots_side()
     assert pose[0] > 4.5
 
 
+def _snag_until_it_reverses(nav: Navigator, on_caught=None, snag_x: float = 1.45, seconds: float = 90.0):
+    """Drive nav from (0, 0) with nothing in the depth view; once the robot reaches x >= snag_x, a command that does
+    not reverse leaves the body where it is (a leg caught below the camera's view) until it first reverses.
+    on_caught(pose) runs once, when it is caught. Returns (final pose, time caught [s], pose caught, time it
+    reversed [s], least x [m] while it did its first back-up)."""
+    pose, t, last_slow = (0.0, 0.0, 0.0), 0.0, -math.inf
+    caught_t = caught_pose = reversed_at = None
+    lowest = math.inf
+    while not nav.status.done and t < seconds:
+        nav.set_depth_obstacles(np.zeros((0, 2)), t)
+        if nav.wants_slow_update or t - last_slow >= 1.0:
+            nav.slow_update(pose, t)
+            last_slow = t
+        cmd = nav.fast_tick(pose, t, 0.05)
+        if caught_t is None and pose[0] >= snag_x:
+            caught_t, caught_pose = t, pose
+            if on_caught is not None:
+                on_caught(pose)
+        if caught_t is not None and reversed_at is None:
+            if cmd.v >= 0:  # snagged: neither forward nor turning moves the body, only backing out of it does
+                cmd = local.Command(0.0, 0.0)
+            else:
+                reversed_at = t
+        if reversed_at is not None and nav.backups == 1:
+            lowest = min(lowest, pose[0])
+        pose = _unicycle(pose, cmd)
+        t += 0.05
+    return pose, caught_t, caught_pose, reversed_at, lowest
+
+
 def test_caught_in_a_doorway_the_map_shows_it_backs_up_though_the_depth_sees_nothing():
     # A wall at x 1.5 .. 1.6 m with a 0.7 m doorway: in it the jambs are inside the circle the body sweeps turning.
     data = np.zeros((120, 200), np.int8)
@@ -895,22 +925,7 @@ def test_caught_in_a_doorway_the_map_shows_it_backs_up_though_the_depth_sees_not
     nav = Navigator(NavigationConfig(), parse_instruction('go to the fridge'), (0.0, 0.0, 0.0))
     nav.set_map(Grid(data, (-2.0, -3.0), 0.05))
     nav.set_scene(SceneGraph([ObjectNode(1, 'fridge', 'white', (3.0, 0.0, 0.9), (0.4, 0.4, 1.8))]))
-    pose, t, last_slow, caught, reversed_at = (0.0, 0.0, 0.0), 0.0, -math.inf, None, None
-    while not nav.status.done and t < 90.0:
-        nav.set_depth_obstacles(np.zeros((0, 2)), t)  # a leg on the door frame, below the camera's view
-        if nav.wants_slow_update or t - last_slow >= 1.0:
-            nav.slow_update(pose, t)
-            last_slow = t
-        cmd = nav.fast_tick(pose, t, 0.05)
-        if caught is None and pose[0] >= 1.45:
-            caught = t
-        if caught is not None and reversed_at is None:
-            if cmd.v >= 0:  # snagged: neither forward nor turning moves the body, only backing out of it does
-                cmd = local.Command(0.0, 0.0)
-            else:
-                reversed_at = t
-        pose = _unicycle(pose, cmd)
-        t += 0.05
+    pose, caught, _at, reversed_at, _lowest = _snag_until_it_reverses(nav)  # a leg on the door frame
 
     assert caught is not None and reversed_at is not None, nav.status.message
     # Backed out as soon as commanded motion showed the body held, well before STUCK_S without progress.
@@ -928,28 +943,14 @@ def test_snagged_with_stereo_noise_mapped_behind_it_backs_out_along_the_way_it_c
     nav = Navigator(NavigationConfig(), parse_instruction('go to the fridge'), (0.0, 0.0, 0.0))
     nav.set_map(empty)
     nav.set_scene(SceneGraph([ObjectNode(1, 'fridge', 'white', (4.0, 0.0, 0.9), (0.4, 0.4, 1.8))]))
-    pose, t, last_slow, caught, reversed_at, lowest = (0.0, 0.0, 0.0), 0.0, -math.inf, None, None, math.inf
-    while not nav.status.done and t < 90.0:
-        nav.set_depth_obstacles(np.zeros((0, 2)), t)
-        if nav.wants_slow_update or t - last_slow >= 1.0:
-            nav.slow_update(pose, t)
-            last_slow = t
-        cmd = nav.fast_tick(pose, t, 0.05)
-        if caught is None and pose[0] >= 1.45:
-            caught = pose
-            noisy = Grid(empty.data.copy(), empty.origin, empty.resolution)
-            (r0, c0), (r1, c1) = noisy.cell_of((pose[0] - 0.5, -0.1)), noisy.cell_of((pose[0] - 0.4, 0.1))
-            noisy.data[r0:r1 + 1, c0:c1 + 1] = OCCUPIED
-            nav.set_map(noisy)
-        if caught is not None and reversed_at is None:
-            if cmd.v >= 0:  # neither forward nor turning moves the body, only backing out of it does
-                cmd = local.Command(0.0, 0.0)
-            else:
-                reversed_at = t
-        if reversed_at is not None and nav.backups == 1:
-            lowest = min(lowest, pose[0])
-        pose = _unicycle(pose, cmd)
-        t += 0.05
+
+    def noise_behind(pose):
+        noisy = Grid(empty.data.copy(), empty.origin, empty.resolution)
+        (r0, c0), (r1, c1) = noisy.cell_of((pose[0] - 0.5, -0.1)), noisy.cell_of((pose[0] - 0.4, 0.1))
+        noisy.data[r0:r1 + 1, c0:c1 + 1] = OCCUPIED
+        nav.set_map(noisy)
+
+    pose, _t, caught, reversed_at, lowest = _snag_until_it_reverses(nav, noise_behind)
 
     assert caught is not None and reversed_at is not None, nav.status.message
     assert nav.backups == 1 and caught[0] - lowest >= 0.45, (nav.backups, caught, lowest)  # RETREAT_M, over the noise

@@ -56,6 +56,13 @@ def test_plural_names_every_sim_class_so_that_singular_reads_it_back():
         'red boxes', 'shelves', 'chairs', 'couches', 'tvs', 'families']
 
 
+def test_with_article_picks_an_before_a_vowel():
+    from groundfm.scene.grounding import with_article
+
+    assert [with_article(w) for w in ('orange box', 'chair', 'office', 'lamp', 'Apple')] == [
+        'an orange box', 'a chair', 'an office', 'a lamp', 'an Apple']
+
+
 def test_referring_expressions_resolve_to_object_ids(grounder, graph):
     def ids(phrase):
         return [m.id for m in resolve(phrase, graph, ROBOT_POSE, grounder)]

@@ -23,7 +23,7 @@ import numpy as np
 from groundfm.colors import rank_colors
 from groundfm.navigation.instructions import Referent, SubGoal
 from groundfm.navigation.planner import Frontier, polygon_distance
-from groundfm.scene.grounding import plural
+from groundfm.scene.grounding import plural, with_article
 
 NEAR_M = 1.0  # 'next to' / 'near': footprints within this distance of the anchor's [m]
 NEAR_LOOSE_M = 1.5  # ... or within this in a loose match (mapped boxes can be off) [m]
@@ -208,7 +208,7 @@ def ground(goal: SubGoal, scene: SceneGraph, robot_xy, start_xy, loose: bool = F
     where = f' in the {ref.room.replace("_", " ")}' if ref.room else ''
     what = noun + where
     if not candidates:
-        return None, f'I have not seen a {what} yet.'
+        return None, f'I have not seen {with_article(what)} yet.'
     note = f'I see {len(candidates)} {plural(noun, len(candidates))}{where}'
     if goal.anchor is not None:
         anchors = _anchor_regions(goal.anchor, scene, robot_xy, ranks)
@@ -218,9 +218,9 @@ def ground(goal: SubGoal, scene: SceneGraph, robot_xy, start_xy, loose: bool = F
         scored.sort(key=lambda t: (t[0], math.dist(t[1].center[:2], robot_xy)))
         gap, obj = scored[0]
         if gap > near_m:
-            return None, f'{note}, but none is near a {goal.anchor.describe()} (closest {gap:.1f} m).'
-        return object_target(obj), (f'{note}; #{obj.id}{_colour_note(obj, ref)} is {gap:.1f} m from a '
-                                    f'{goal.anchor.describe()}.')
+            return None, f'{note}, but none is near {with_article(goal.anchor.describe())} (closest {gap:.1f} m).'
+        return object_target(obj), (f'{note}; #{obj.id}{_colour_note(obj, ref)} is {gap:.1f} m from '
+                                    f'{with_article(goal.anchor.describe())}.')
     if ref.ordinal and ref.ordinal <= len(candidates):
         obj = sorted(candidates, key=lambda o: o.id)[ref.ordinal - 1]
     else:
@@ -373,7 +373,7 @@ def room_to_search(goal: SubGoal, scene: SceneGraph, robot_xy, explored=(), room
         if likely:
             room = nearest(likely)
             where = (f'the instruction puts it in the {room.kind.replace("_", " ")}' if ref.room else
-                     f'a {ref.label} is usually in a {room.kind.replace("_", " ")}')
+                     f'{with_article(ref.label)} is usually in {with_article(room.kind.replace("_", " "))}')
             return room, f'Since {where}, search {room.name} first.' + _again(room, deferred)
     left = [r for r in scene.rooms if not searched(r) and r is not here] if any_room else []
     if refs and left and room_coverage is not None and (here is None or searched(here)):
@@ -551,9 +551,10 @@ class RuleReasoner:
         room, reason = room_to_search(*room_args, any_room=False) if end is not None and not is_anchor else (None, '')
         if end is not None and (is_anchor or room is None):
             if is_anchor:
-                should = f'The {goal.target.describe()} should be next to a {goal.anchor.describe()}'
+                should = f'The {goal.target.describe()} should be next to {with_article(goal.anchor.describe())}'
             else:
-                should = f'A {goal.anchor.describe()} should be next to the {goal.target.describe()}'
+                anchor = with_article(goal.anchor.describe())
+                should = f'{anchor[0].upper()}{anchor[1:]} should be next to the {goal.target.describe()}'
             if point is not None:
                 return format_output(f'{head} {why} {should}, and the floor beside {end.label} #{end.id} is not all '
                                      f'seen yet: look from ({point[0]:.1f}, {point[1]:.1f}).',

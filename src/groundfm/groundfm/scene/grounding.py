@@ -149,6 +149,11 @@ def plural(word: str, count: int = 2) -> str:
     return f'{head} {last}' if head else last
 
 
+def with_article(phrase: str) -> str:
+    """The phrase with its indefinite article, by its first letter ('an orange box', 'a chair', 'an office')."""
+    return f'{"an" if phrase[:1].lower() in "aeiou" else "a"} {phrase}'
+
+
 def singular(word: str) -> str:
     """Naive English singular of the last word ('chairs' -> 'chair', 'boxes' -> 'box', 'shelves' -> 'shelf')."""
     head, _, last = word.rpartition(' ')
