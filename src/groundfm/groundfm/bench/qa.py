@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from groundfm.bench.results import THIS_PROJECT, Results
+from groundfm.scene.grounding import plural
 
 DEV_SEEDS = tuple(range(20))
 HELD_OUT_SEEDS = tuple(range(1000, 1010))
@@ -146,10 +147,6 @@ def _room_name(name: str) -> str:
     return name.replace('_', ' ')
 
 
-def _plural(label: str) -> str:
-    return label + ('es' if label.endswith(('s', 'x', 'ch', 'sh')) else 's')
-
-
 def _descriptions(house) -> dict[int, tuple[str, str]]:
     """Unique phrases per object: (with room allowed, without room) - '' when none is unique."""
     objs = house.objects
@@ -197,9 +194,9 @@ def generate_questions(house, per_type: int, rng: np.random.Generator) -> list[G
     pairs = sorted({(o.label, o.room) for o in objs})
     for label, room in pick(pairs, per_type // 2):
         n = sum(o.label == label and o.room == room for o in objs)
-        qs['counting'].append(GTQuestion('counting', f'How many {_plural(label)} are in the {_room_name(room)}?', n))
+        qs['counting'].append(GTQuestion('counting', f'How many {plural(label)} are in the {_room_name(room)}?', n))
     for label in pick(labels, per_type - per_type // 2):
-        qs['counting'].append(GTQuestion('counting', f'How many {_plural(label)} are there?',
+        qs['counting'].append(GTQuestion('counting', f'How many {plural(label)} are there?',
                                          sum(o.label == label for o in objs)))
     with_room = [o for o in objs if desc[o.id][0]]
     for o in pick([o for o in with_room if 'the ' + o.color_name not in desc[o.id][0]], per_type):

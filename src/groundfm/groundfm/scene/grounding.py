@@ -129,8 +129,9 @@ def default_encoder() -> TextEncoder:
     return _DEFAULT
 
 
-_IRREGULAR_PLURALS = {'shelves': 'shelf', 'couches': 'couch', 'boxes': 'box', 'benches': 'bench', 'bathes': 'bath',
-                      'knives': 'knife', 'people': 'person', 'tvs': 'tv'}
+_PLURAL_OF = {'shelf': 'shelves', 'knife': 'knives', 'person': 'people'}  # the rest follow plural()'s rules
+_SINGULAR_OF = {many: one for one, many in _PLURAL_OF.items()} | {
+    'couches': 'couch', 'boxes': 'box', 'benches': 'bench', 'bathes': 'bath', 'tvs': 'tv'}
 
 
 def plural(word: str, count: int = 2) -> str:
@@ -139,9 +140,8 @@ def plural(word: str, count: int = 2) -> str:
     if count == 1:
         return word
     head, _, last = word.rpartition(' ')
-    irregular = {one: many for many, one in _IRREGULAR_PLURALS.items()}
-    if last in irregular:
-        last = irregular[last]
+    if last in _PLURAL_OF:
+        last = _PLURAL_OF[last]
     elif last.endswith('y') and len(last) > 1 and last[-2] not in 'aeiou':
         last = last[:-1] + 'ies'
     else:
@@ -157,8 +157,8 @@ def with_article(phrase: str) -> str:
 def singular(word: str) -> str:
     """Naive English singular of the last word ('chairs' -> 'chair', 'boxes' -> 'box', 'shelves' -> 'shelf')."""
     head, _, last = word.rpartition(' ')
-    if last in _IRREGULAR_PLURALS:
-        last = _IRREGULAR_PLURALS[last]
+    if last in _SINGULAR_OF:
+        last = _SINGULAR_OF[last]
     elif last.endswith('ies') and len(last) > 4:
         last = last[:-3] + 'y'
     elif last.endswith(('sses', 'xes', 'ches', 'shes')):
