@@ -67,7 +67,7 @@ NODE_SCRIPT = textwrap.dedent('''
     import sys
     import threading
     import time
-    from rclpy.executors import MultiThreadedExecutor
+    from groundfm.ros.executors import MultiThreadedExecutor
     from rclpy.node import Node
     from groundfm.ros.entry import run_node
 

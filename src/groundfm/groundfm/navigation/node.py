@@ -14,8 +14,9 @@ Topics (relative, so a namespace per robot works):
   action: navigate (groundfm_interfaces/action/Navigate)
 Callback groups: the action server and sensor inputs are reentrant; the fast servo and the slow reasoner each have
 their own mutually exclusive group, so the slow system runs asynchronously and never blocks the 20 Hz servo
-(MultiThreadedExecutor). Safety: speed/acceleration limits, zero velocity on stale odom, map or depth, and no motion
-(with a result saying why) when no odometry arrives or no controller subscribes to the command topic.
+(groundfm.ros.executors.MultiThreadedExecutor: rclpy 9.1.2's own one starves the node's threads, see there).
+Safety: speed/acceleration limits, zero velocity on stale odom, map or depth, and no motion (with a result saying
+why) when no odometry arrives or no controller subscribes to the command topic.
 """
 
 import json
@@ -31,7 +32,6 @@ from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion, Twist, Vecto
 from nav_msgs.msg import OccupancyGrid, Odometry, Path
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header, String
@@ -48,6 +48,7 @@ from groundfm.navigation.trail import Trail
 from groundfm.ros import qos
 from groundfm.ros.convert import image_to_numpy, occupancy_grid_to_numpy, seconds_from_stamp, stamp_from_seconds
 from groundfm.ros.entry import run_node
+from groundfm.ros.executors import MultiThreadedExecutor
 from groundfm.ros.params import declare_parameters
 from groundfm.ros.tf import TransformListener
 from groundfm.scene.graph import RoomLayout

@@ -1,0 +1,116 @@
+"""groundfm's multi-threaded executor: each ready callback goes to the pool once, errors reach the spinner, coroutine
+callbacks resume. The first test fails on rclpy 9.1.2's MultiThreadedExecutor (rclpy#1452): there, every wake-up
+submits a callback still waiting for a thread again, and the node's threads starve (measured in executors.py)."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import rclpy
+from proc_utils import next_domain_id
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+
+from groundfm.ros.executors import MultiThreadedExecutor
+
+
+@pytest.fixture
+def node():
+    """A node on its own context (timers only: nothing goes on the wire)."""
+    context = rclpy.Context()
+    context.init(domain_id=next_domain_id())
+    made = Node('executor_test', context=context)
+    try:
+        yield made
+    finally:
+        made.destroy_node()
+        context.try_shutdown()
+
+
+def _spin_for(executor, seconds: float, wakes_per_s: float = 0.0) -> None:
+    """Spin in this thread for `seconds`; another thread wakes the executor `wakes_per_s` times a second."""
+    stop = threading.Event()
+
+    def wake() -> None:
+        while not stop.wait(1.0 / wakes_per_s):
+            executor.wake()
+
+    waker = threading.Thread(target=wake, daemon=True) if wakes_per_s else None
+    if waker:
+        waker.start()
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+    finally:
+        stop.set()
+        if waker:
+            waker.join()
+
+
+def test_a_callback_waiting_for_a_busy_pool_is_submitted_once_however_often_the_executor_wakes(node, monkeypatch):
+    submitted = []
+    real_submit = ThreadPoolExecutor.submit
+    monkeypatch.setattr(ThreadPoolExecutor, 'submit',
+                        lambda pool, fn, *args: submitted.append(args) or real_submit(pool, fn, *args))
+    runs = {'slow': 0, 'fast': 0}
+
+    def slow() -> None:  # holds the only thread, so the fast timer's callback waits in the queue
+        runs['slow'] += 1
+        time.sleep(0.2)
+
+    def fast() -> None:
+        runs['fast'] += 1
+
+    node.create_timer(0.01, slow, callback_group=MutuallyExclusiveCallbackGroup())
+    node.create_timer(0.01, fast, callback_group=MutuallyExclusiveCallbackGroup())
+    executor = MultiThreadedExecutor(num_threads=1, context=node.context)
+    executor.add_node(node)
+    try:
+        _spin_for(executor, 1.0, wakes_per_s=500)
+    finally:
+        executor.shutdown(timeout_sec=1.0)
+
+    assert runs['slow'] >= 3 and runs['fast'] >= 3
+    # Each submission ran a callback, bar the ones still queued at shutdown (rclpy 9.1.2: hundreds more).
+    assert len(submitted) <= runs['slow'] + runs['fast'] + 2, (len(submitted), runs)
+    assert executor.submissions == len(submitted)
+
+
+def test_an_error_in_a_callback_reaches_the_spinning_thread(node):
+    def broken() -> None:
+        raise ValueError('bad callback')
+
+    node.create_timer(0.01, broken)
+    executor = MultiThreadedExecutor(num_threads=2, context=node.context)
+    executor.add_node(node)
+    try:
+        with pytest.raises(ValueError, match='bad callback'):
+            _spin_for(executor, 2.0)
+    finally:
+        executor.shutdown(timeout_sec=1.0)
+
+
+def test_a_coroutine_callback_that_awaits_is_resumed_when_its_future_completes(node):
+    future = rclpy.task.Future()
+    finished = []
+
+    async def waiter() -> None:
+        if not finished:
+            finished.append(await future)
+
+    def completer() -> None:
+        if not future.done():
+            future.set_result('done')
+
+    node.create_timer(0.01, waiter, callback_group=MutuallyExclusiveCallbackGroup())
+    node.create_timer(0.3, completer, callback_group=MutuallyExclusiveCallbackGroup())
+    executor = MultiThreadedExecutor(num_threads=2, context=node.context)
+    executor.add_node(node)
+    try:
+        _spin_for(executor, 1.0)
+    finally:
+        executor.shutdown(timeout_sec=1.0)
+
+    assert finished == ['done']
