@@ -50,22 +50,34 @@ def _spin_for(executor, seconds: float, wakes_per_s: float = 0.0) -> None:
             waker.join()
 
 
-def test_a_callback_waiting_for_a_busy_pool_is_submitted_once_however_often_the_executor_wakes(node, monkeypatch):
-    submitted = []
-    real_submit = ThreadPoolExecutor.submit
-    monkeypatch.setattr(ThreadPoolExecutor, 'submit',
-                        lambda pool, fn, *args: submitted.append(args) or real_submit(pool, fn, *args))
+def _slow_and_fast_timers(node, hold_s: float, only_once: bool = False):
+    """Two 100 Hz timers in groups of their own: 'slow' holds its thread for hold_s [s] (only on its first call if
+    only_once), 'fast' returns at once. Returns (call counts, the first slow call's start and end events)."""
     runs = {'slow': 0, 'fast': 0}
+    started, finished = threading.Event(), threading.Event()
 
-    def slow() -> None:  # holds the only thread, so the fast timer's callback waits in the queue
+    def slow() -> None:
+        if only_once and runs['slow']:
+            return
         runs['slow'] += 1
-        time.sleep(0.2)
+        started.set()
+        time.sleep(hold_s)
+        finished.set()
 
     def fast() -> None:
         runs['fast'] += 1
 
     node.create_timer(0.01, slow, callback_group=MutuallyExclusiveCallbackGroup())
     node.create_timer(0.01, fast, callback_group=MutuallyExclusiveCallbackGroup())
+    return runs, started, finished
+
+
+def test_a_callback_waiting_for_a_busy_pool_is_submitted_once_however_often_the_executor_wakes(node, monkeypatch):
+    submitted = []
+    real_submit = ThreadPoolExecutor.submit
+    monkeypatch.setattr(ThreadPoolExecutor, 'submit',
+                        lambda pool, fn, *args: submitted.append(args) or real_submit(pool, fn, *args))
+    runs, _, _ = _slow_and_fast_timers(node, hold_s=0.2)  # slow holds the only thread; fast waits in the queue
     executor = MultiThreadedExecutor(num_threads=1, context=node.context)
     executor.add_node(node)
     try:
@@ -120,22 +132,7 @@ def test_a_coroutine_callback_that_awaits_is_resumed_when_its_future_completes(n
 def _busy_pool(node, hold_s: float):
     """A one-thread executor whose thread is running a `hold_s` callback while another callback waits in its queue;
     returns (executor, runs, the held callback's end event)."""
-    runs = {'slow': 0, 'fast': 0}
-    started, finished = threading.Event(), threading.Event()
-
-    def slow() -> None:
-        if runs['slow']:
-            return
-        runs['slow'] += 1
-        started.set()
-        time.sleep(hold_s)
-        finished.set()
-
-    def fast() -> None:
-        runs['fast'] += 1
-
-    node.create_timer(0.01, slow, callback_group=MutuallyExclusiveCallbackGroup())
-    node.create_timer(0.01, fast, callback_group=MutuallyExclusiveCallbackGroup())
+    runs, started, finished = _slow_and_fast_timers(node, hold_s, only_once=True)
     executor = MultiThreadedExecutor(num_threads=1, context=node.context)
     executor.add_node(node)
     deadline = time.monotonic() + 5.0
