@@ -68,7 +68,6 @@ class Robot:
         self._times: list[float] = []
         self._twist = (0.0, 0.0)
         self._lock = threading.Lock()
-        self._odom_type = Odometry
         self._odom = node.create_publisher(Odometry, 'odom', qos.STATE)
         self._scene = node.create_publisher(String, 'sim/scene', qos.LATCHED)
         self._scene.publish(String(data=json.dumps(house.to_json())))
@@ -83,17 +82,12 @@ class Robot:
             self._times.append(now)
 
     def _step(self) -> None:
-        from groundfm.ros.convert import stamp_from_seconds
+        from groundfm.ros.convert import planar_odometry
 
         with self._lock:
             self.base.step(*self._twist, STEP_S)
             x, y, yaw = self.base.pose
-        msg = self._odom_type()
-        msg.header.frame_id, msg.child_frame_id = 'odom', 'base_link'
-        msg.header.stamp = stamp_from_seconds(time.time())
-        msg.pose.pose.position.x, msg.pose.pose.position.y = x, y
-        msg.pose.pose.orientation.z, msg.pose.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
-        self._odom.publish(msg)
+        self._odom.publish(planar_odometry(x, y, yaw, time.time()))
 
     def commands_since(self, t: float) -> list[tuple[float, float, float]]:
         """The cmd_vel messages (time, v, w) that arrived at or after monotonic time t."""

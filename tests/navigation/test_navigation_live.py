@@ -26,7 +26,7 @@ from std_msgs.msg import Header, String
 
 from groundfm.bench.revealed_map import RevealedMap
 from groundfm.ros import qos
-from groundfm.ros.convert import stamp_from_seconds
+from groundfm.ros.convert import planar_odometry, stamp_from_seconds
 from groundfm.sim.house import House, generate_house, point_polygon_distance
 from groundfm_interfaces.action import Navigate
 from groundfm_interfaces.msg import Object3D, Object3DArray
@@ -78,12 +78,7 @@ class FakeRobotAndMap:
                 self.twist = Twist()
             self.pose = self.body.step(self.pose, self.twist.linear.x, self.twist.angular.z, 0.02)
             x, y, yaw = self.pose
-        msg = Odometry()
-        msg.header.frame_id, msg.child_frame_id = 'odom', 'base_link'
-        msg.header.stamp = stamp_from_seconds(time.time())
-        msg.pose.pose.position.x, msg.pose.pose.position.y = x, y
-        msg.pose.pose.orientation.z, msg.pose.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
-        self._odom.publish(msg)
+        self._odom.publish(planar_odometry(x, y, yaw, time.time()))
 
     def _publish_map(self) -> None:
         with self.lock:

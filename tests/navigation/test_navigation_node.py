@@ -18,6 +18,7 @@ from rclpy.action import ActionClient
 from std_msgs.msg import String
 
 from groundfm.ros import qos
+from groundfm.ros.convert import planar_odometry
 from groundfm.sim.house import generate_house
 from groundfm_interfaces.action import Navigate
 
@@ -54,17 +55,7 @@ class FakeRobot:
         with self.lock:
             self.pose = self.body.step(self.pose, self.twist.linear.x, self.twist.angular.z, 0.02)
             x, y, yaw = self.pose
-        msg = Odometry()
-        msg.header.frame_id, msg.child_frame_id = 'odom', 'base_link'
-        msg.header.stamp = self._odom_clock()
-        msg.pose.pose.position.x, msg.pose.pose.position.y = x, y
-        msg.pose.pose.orientation.z, msg.pose.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
-        self._odom.publish(msg)
-
-    def _odom_clock(self):
-        from groundfm.ros.convert import stamp_from_seconds
-
-        return stamp_from_seconds(time.time())
+        self._odom.publish(planar_odometry(x, y, yaw, time.time()))
 
 
 def _unique_far_object(house, min_distance: float):

@@ -49,3 +49,16 @@ def test_stereo_infos_follow_the_rectified_pair_convention():
 def test_stamp_round_trip():
     assert seconds_from_stamp(stamp_from_seconds(12.345678901)) == pytest.approx(12.345678901, abs=1e-9)
     assert stamp_from_seconds(1.9999999999).nanosec <= 999_999_999
+
+
+def test_planar_odometry_round_trips_the_pose_and_stamp():
+    from groundfm.geometry.rotations import yaw_of
+    from groundfm.ros.convert import planar_odometry, seconds_from_stamp
+
+    msg = planar_odometry(1.5, -2.0, 2.5, 12.25)
+    q = msg.pose.pose.orientation
+
+    assert (msg.header.frame_id, msg.child_frame_id) == ('odom', 'base_link')
+    assert (msg.pose.pose.position.x, msg.pose.pose.position.y) == (1.5, -2.0)
+    assert abs(yaw_of(np.array([q.x, q.y, q.z, q.w])) - 2.5) < 1e-9
+    assert abs(seconds_from_stamp(msg.header.stamp) - 12.25) < 1e-9

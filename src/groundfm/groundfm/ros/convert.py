@@ -4,11 +4,13 @@ Images follow REP-118 for depth (32FC1 metres, NaN = no return). Quaternions are
 Copies into message buffers go through `array.frombytes`, which is ~1000x faster than assigning a numpy array.
 """
 
+import math
 from array import array
 
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Quaternion, Transform, TransformStamped, Vector3
+from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
@@ -104,6 +106,17 @@ def transform_stamped(
 def quaternion_msg(q_xyzw: np.ndarray) -> Quaternion:
     """A geometry_msgs/Quaternion from (x, y, z, w)."""
     return Quaternion(x=float(q_xyzw[0]), y=float(q_xyzw[1]), z=float(q_xyzw[2]), w=float(q_xyzw[3]))
+
+
+def planar_odometry(x: float, y: float, yaw: float, stamp_s: float, frame_id: str = 'odom',
+                    child_frame_id: str = 'base_link') -> Odometry:
+    """A nav_msgs/Odometry of a planar pose (x, y [m], yaw [rad]) at stamp_s [s]; twist and covariances left zero."""
+    msg = Odometry()
+    msg.header.frame_id, msg.child_frame_id = frame_id, child_frame_id
+    msg.header.stamp = stamp_from_seconds(stamp_s)
+    msg.pose.pose.position.x, msg.pose.pose.position.y = float(x), float(y)
+    msg.pose.pose.orientation.z, msg.pose.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
+    return msg
 
 
 def transform_to_numpy(t: Transform) -> tuple[np.ndarray, np.ndarray]:
