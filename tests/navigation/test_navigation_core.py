@@ -730,8 +730,9 @@ def test_the_best_colour_match_wins_over_a_nearer_weaker_one():
 
 
 def _unicycle(pose, cmd, dt: float = 0.05):
-    """The pose (x, y, yaw) after driving a velocity command for dt [s]."""
-    return (pose[0] + cmd.v * math.cos(pose[2]) * dt, pose[1] + cmd.v * math.sin(pose[2]) * dt, pose[2] + cmd.w * dt)
+    """The pose (x, y, yaw) after driving a velocity command (v ahead, vy to the left, w) for dt [s]."""
+    c, s = math.cos(pose[2]), math.sin(pose[2])
+    return (pose[0] + (cmd.v * c - cmd.vy * s) * dt, pose[1] + (cmd.v * s + cmd.vy * c) * dt, pose[2] + cmd.w * dt)
 
 
 def _drive_to_fridge(fridge: ObjectNode, depth_points: np.ndarray, seconds: float, trail: list | None = None,
@@ -764,13 +765,18 @@ def _held_by_a_phantom(object_x: float, phantom_x: float, trail: list | None = N
     return _drive_to_fridge(fridge, phantom, 120.0, trail, grid)
 
 
-def test_held_short_of_the_stop_point_but_within_tolerance_counts_as_reached():
-    corridor = Grid(np.zeros((120, 200), np.int8), (-2.0, -3.0), 0.05)  # 1.2 m wide, closed 0.5 m behind the start
+def _corridor() -> Grid:
+    """A map with a corridor along +x, 1.2 m wide, closed 0.5 m behind (0, 0)."""
+    corridor = Grid(np.zeros((120, 200), np.int8), (-2.0, -3.0), 0.05)
     for x0, y0, x1, y1 in ((-0.6, 0.6, 8.0, 0.7), (-0.6, -0.7, 8.0, -0.6), (-0.6, -0.7, -0.5, 0.7)):
         (r0, c0), (r1, c1) = corridor.cell_of((x0, y0)), corridor.cell_of((x1, y1))
         corridor.data[r0:r1 + 1, c0:c1 + 1] = OCCUPIED
-    nav, pose, _t = _held_by_a_phantom(object_x=2.0, phantom_x=1.7, grid=corridor)
-    farther, farther_pose, _t = _held_by_a_phantom(object_x=2.0, phantom_x=1.6, grid=corridor)
+    return corridor
+
+
+def test_held_short_of_the_stop_point_but_within_tolerance_counts_as_reached():
+    nav, pose, _t = _held_by_a_phantom(object_x=2.0, phantom_x=1.7, grid=_corridor())
+    farther, farther_pose, _t = _held_by_a_phantom(object_x=2.0, phantom_x=1.6, grid=_corridor())
 
     assert nav.status.success and 'way ahead is blocked' in nav.status.message, nav.status.message
     assert 1.8 - pose[0] <= nav.cfg.goal_tolerance_m - STOP_SHORT_MARGIN_M
@@ -838,11 +844,12 @@ def test_it_plans_to_the_objects_own_room_when_an_unmapped_wall_hides_which_side
     assert nav.path is not None and nav.path[-1][1] > 2.15  # beside the tv in its room, not just south of the wall
 
 
-def test_stuck_far_from_the_goal_looks_around_then_gives_up_with_a_reason():
-    nav, pose, t = _held_by_a_phantom(object_x=4.0, phantom_x=1.45)
+def test_held_far_from_the_goal_with_no_way_round_it_looks_around_then_gives_up_with_a_reason():
+    # In open space it now steps aside and walks round the end of the phantom; in a corridor there is no way round.
+    nav, pose, t = _held_by_a_phantom(object_x=4.0, phantom_x=1.45, grid=_corridor())
 
-    assert not nav.status.success and 'stuck' in nav.status.message, nav.status.message
-    assert nav.recoveries == 2 and pose[0] < 1.45 and t < 60.0
+    assert not nav.status.success and 'cut off' in nav.status.message, nav.status.message
+    assert nav.scans >= 1 and pose[0] < 1.45 and t < 60.0
 
 
 def test_wedged_against_an_obstacle_it_backs_up_before_turning_to_look():
@@ -857,6 +864,84 @@ def test_wedged_against_an_obstacle_it_backs_up_before_turning_to_look():
     assert all(cmd.v >= 0 for _p, cmd in trail[:backing[0]])  # never reverses while it can still make progress
     assert nav.status.success, nav.status.message  # then found the way around the obstacle
     assert math.dist(pose[:2], (4.0, 0.0)) <= nav.cfg.goal_tolerance_m + 0.2
+
+
+def test_side_step_leaves_a_corner_the_way_with_the_most_room():
+    wall_behind = np.stack([np.full(40, -0.42), np.linspace(-1.0, 1.0, 40)], axis=1)
+    box_ahead = np.stack([np.full(20, 0.42), np.linspace(-0.5, 0.1, 20)], axis=1)  # ahead and to the right
+    corner = np.concatenate([wall_behind, box_ahead])
+
+    assert local.body_gaps((0.0, 0.0, 0.0), corner).min() == pytest.approx(0.07)
+    assert local.body_gaps((0.0, 0.0, 0.0), np.array([[0.1, 0.05]]))[0] == pytest.approx(-0.105)  # inside: how deep
+    steps = local.side_steps((0.0, 0.0, 0.0), corner, 0.25)
+    # Left only: ahead is the box, behind the wall, and right, along the box, touches nothing but is more crowded.
+    assert steps == pytest.approx([math.pi / 2])
+    open_floor = local.side_steps((0.0, 0.0, 0.0), wall_behind, 0.25)  # only the wall: away from it is roomiest
+    assert open_floor[0] == pytest.approx(0.0) and len(open_floor) == 5  # ahead, the diagonals and the sides
+    # The same corner seen from a turned body: the answer turns with it (body frame).
+    turned = corner @ np.array([[0.0, 1.0], [-1.0, 0.0]])  # rotated +90 deg
+    assert local.side_steps((0.0, 0.0, math.pi / 2), turned, 0.25) == pytest.approx(steps)
+    closed = np.concatenate([corner, np.stack([np.linspace(-0.5, 0.5, 40), np.full(40, 0.2)], axis=1),
+                             np.stack([np.linspace(-0.5, 0.5, 40), np.full(40, -0.2)], axis=1)])
+    assert local.side_steps((0.0, 0.0, 0.0), closed, 0.25) == []  # boxed in: every step touches something
+
+
+def _caught_until(frees, boxes, fridge_xy=(3.0, 1.0)):
+    """Go to a fridge from (0, 0) facing +x on a map with boxes [(x0, y0, x1, y1) [m]] occupied; a leg is caught, so
+    no command moves the body until frees(command) is true for one. Returns (navigator, final pose, commands)."""
+    data = np.zeros((120, 200), np.int8)
+    grid = Grid(data, (-2.0, -3.0), 0.05)
+    for x0, y0, x1, y1 in boxes:
+        (r0, c0), (r1, c1) = grid.cell_of((x0, y0)), grid.cell_of((x1, y1))
+        data[r0:r1 + 1, c0:c1 + 1] = OCCUPIED
+    nav = Navigator(NavigationConfig(), parse_instruction('go to the fridge'), (0.0, 0.0, 0.0))
+    nav.set_map(grid)
+    nav.set_scene(SceneGraph([ObjectNode(1, 'fridge', 'white', (*fridge_xy, 0.9), (0.4, 0.4, 1.8))]))
+    pose, t, last_slow, freed, commands = (0.0, 0.0, 0.0), 0.0, -math.inf, False, []
+    while not nav.status.done and t < 90.0:
+        nav.set_depth_obstacles(np.zeros((0, 2)), t)
+        if nav.wants_slow_update or t - last_slow >= 1.0:
+            nav.slow_update(pose, t)
+            last_slow = t
+        cmd = nav.fast_tick(pose, t, 0.05)
+        commands.append(cmd)
+        freed = freed or frees(cmd)
+        pose = _unicycle(pose, cmd) if freed else pose
+        t += 0.05
+    return nav, pose, commands
+
+
+WALL_BEHIND = (-0.5, -3.0, -0.42, 3.0)  # a wall 0.07 m behind the body's back [m]
+
+
+def test_caught_in_a_corner_with_no_way_back_it_steps_aside_then_goes_on():
+    # A goal starts with the body against a wall behind it and a box ahead and to the right; a leg is caught, so
+    # nothing it commands moves the body until it steps aside. There is no walked trail and the map shows no room
+    # straight back: before, it turned in place (held), asked again, and gave up stuck.
+    nav, pose, commands = _caught_until(lambda cmd: cmd.vy != 0.0, [WALL_BEHIND, (0.42, -0.5, 0.8, 0.1)])
+
+    aside = [cmd for cmd in commands if cmd.vy != 0.0]
+    assert nav.side_steps == 1 and nav.backups == 0, nav.status.message
+    assert all(cmd.vy > 0.0 and abs(cmd.v) < 1e-9 and cmd.w == 0.0 for cmd in aside)  # straight to the left
+    assert max(abs(cmd.vy) for cmd in aside) <= 0.15 + 1e-9
+    steps = np.diff([0.0] + [cmd.vy for cmd in commands] + [0.0])
+    assert np.abs(steps).max() <= nav.cfg.max_accel * 0.05 + 1e-9  # ramped in and out at the acceleration limit
+    assert nav.status.success, nav.status.message
+    assert math.dist(pose[:2], (3.0, 1.0)) <= nav.cfg.goal_tolerance_m + 0.2
+
+
+def test_a_held_side_step_tries_the_next_roomiest_direction():
+    # Only the wall behind is on the map, so ahead is the roomiest step; but what holds the leg is off the map and
+    # lets go only of a step that goes to the right (forward-right is the third direction in order of room).
+    nav, pose, commands = _caught_until(lambda cmd: cmd.vy < 0.0, [WALL_BEHIND], fridge_xy=(3.0, -1.0))
+
+    notes = [cmd.note for cmd in commands]
+    assert nav.side_steps == 3, nav.status.message
+    first, second = notes.index('side step held; stepping forward-left'), notes.index('side step held; stepping '
+                                                                                       'forward-right')
+    assert any(cmd.v > 0.0 and 'aside' in cmd.note for cmd in commands[:first])  # it tried straight ahead first
+    assert first < second < next(i for i, cmd in enumerate(commands) if cmd.vy < 0.0)
+    assert nav.status.success, nav.status.message
 
 
 def test_a_goal_cut_off_by_a_diagonal_pinch_is_approached_from_the_robots_side():
@@ -1621,6 +1706,11 @@ def test_the_kinematic_base_slides_along_a_wall_it_is_driven_into():
     assert base.collisions == 1  # one contact, held
     assert base.pose[0] > 1.8 and base.pose[1] < 1.0  # it slid along the wall, not through it and not stuck
     assert not base._collides(base.pose)
+
+    sideways = KinematicBase(house, (1.0, 0.0, math.pi / 2), render_depth=False)  # facing the wall, 0.6 m off it
+    for _ in range(20):
+        sideways.step(0.0, 0.0, 0.05, vy=0.2)  # to its left: -x
+    assert sideways.pose == pytest.approx((0.8, 0.0, math.pi / 2))
 
 
 @pytest.mark.parametrize('shaking', [False, True])

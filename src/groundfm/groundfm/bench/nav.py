@@ -287,12 +287,14 @@ class KinematicBase:
                           & (self._boxes[:, 3] >= lo[1]))[0]
         return any(polygons_overlap(body, self.obstacles[i]) for i in near)
 
-    def step(self, v: float, w: float, dt: float) -> None:
-        """Advance by (v [m/s], w [rad/s]) for dt [s]. A step into an obstacle counts as one collision (until the body
-        is clear again) and slides: the first of turn only, move only, move along x only, move along y only that
-        stays clear is taken, as legs slip along what they touch; none clear: the step is undone."""
+    def step(self, v: float, w: float, dt: float, vy: float = 0.0) -> None:
+        """Advance by (v [m/s], w [rad/s], vy [m/s] to the left) for dt [s]. A step into an obstacle counts as one
+        collision (until the body is clear again) and slides: the first of turn only, move only, move along x only,
+        move along y only that stays clear is taken, as legs slip along what they touch; none clear: the step is
+        undone."""
         x, y, yaw = self.pose
-        dx, dy, dyaw = v * math.cos(yaw) * dt, v * math.sin(yaw) * dt, w * dt
+        c, s = math.cos(yaw), math.sin(yaw)
+        dx, dy, dyaw = (v * c - vy * s) * dt, (v * s + vy * c) * dt, w * dt
         new = (x + dx, y + dy, yaw + dyaw)
         if self._collides(new):
             if not self._touching:
@@ -374,6 +376,7 @@ def run_episode(method: str, ep: Episode, house, grid, cfg, args, name: str = ''
     leg = 0
     last_slow, last_depth, stopped_for = -math.inf, -math.inf, 0.0
     pending: list[tuple[float, float, float]] = []  # discrete action as (v, w, seconds left)
+    vy = 0.0  # sideways speed: only the navigator's side step sets it [m/s]
     rows: list[tuple[float, float, float, float]] = []
     feedback = FeedbackLog()
     try:
@@ -406,7 +409,7 @@ def run_episode(method: str, ep: Episode, house, grid, cfg, args, name: str = ''
                         v, w, left = _discrete_motion(cmd.discrete, cfg)
                         pending.append((v, w, left - dt))
                     else:
-                        v, w = cmd.v, cmd.w
+                        v, w, vy = cmd.v, cmd.w, cmd.vy
                 status = nav.status
                 feedback.add(status.phase, status.subgoal, status.distance_remaining, status.reasoning)
                 if nav.status.done:
@@ -432,7 +435,8 @@ def run_episode(method: str, ep: Episode, house, grid, cfg, args, name: str = ''
                 if stopped_for > 3.0:
                     message = 'naive: blocked'
                     break
-            base.step(v, w, dt)
+            base.step(v, w, dt, vy)
+            vy = 0.0
             t += dt
         else:
             message = message or f'time limit {args.time_limit:g} s'

@@ -26,17 +26,19 @@ def wrap_angle(a: float) -> float:
 
 @dataclass
 class Command:
-    """One fast-system output: a velocity (v [m/s], w [rad/s]) or a discrete action, plus why it was chosen."""
+    """One fast-system output: a velocity (v [m/s], w [rad/s], vy [m/s] sideways, only ever non-zero in a side step)
+    or a discrete action, plus why it was chosen."""
 
     v: float = 0.0
     w: float = 0.0
     discrete: str = ''  # one of DISCRETE_ACTIONS in discrete mode, '' in continuous mode
     note: str = ''
+    vy: float = 0.0  # base_link y, to the left [m/s]
 
     @property
     def is_stop(self) -> bool:
         """True for a zero velocity or a STOP action."""
-        return self.discrete == STOP or (not self.discrete and self.v == 0.0 and self.w == 0.0)
+        return self.discrete == STOP or (not self.discrete and self.v == 0.0 and self.w == 0.0 and self.vy == 0.0)
 
 
 class VelocityLimiter:
@@ -47,11 +49,17 @@ class VelocityLimiter:
         self.max_speed, self.max_yaw_rate = max_speed, max_yaw_rate
         self.max_accel, self.max_yaw_accel = max_accel, max_yaw_accel
         self.max_reverse = max_reverse
-        self.v = self.w = 0.0
+        self.v = self.w = self.vy = 0.0
 
     def reset(self) -> None:
         """Forget the last command (the robot is known to stand still)."""
-        self.v = self.w = 0.0
+        self.v = self.w = self.vy = 0.0
+
+    def sideways(self, vy: float, dt: float, max_speed: float) -> float:
+        """Limited sideways speed vy [m/s] for a tick of dt [s]: at most max_speed, changing at most max_accel."""
+        vy = float(np.clip(vy, -max_speed, max_speed))
+        self.vy = float(np.clip(vy, self.vy - self.max_accel * dt, self.vy + self.max_accel * dt))
+        return self.vy
 
     def __call__(self, v: float, w: float, dt: float, max_speed: float | None = None) -> tuple[float, float]:
         """Limited (v, w) for a tick of dt [s]; max_speed [m/s] may lower (never raise) the speed limit."""
@@ -145,6 +153,38 @@ def turn_is_clear(pose, obstacles_xy: np.ndarray, margin: float = 0.03) -> bool:
         return True
     radius = BODY_SWEEP_M + margin
     return bool(np.all(np.sum((obstacles_xy - pose[:2]) ** 2, axis=1) > radius ** 2))
+
+
+def body_gaps(pose, obstacles_xy: np.ndarray) -> np.ndarray:
+    """Distance (n,) [m] from the body's footprint at pose to each obstacle point (n, 2); inside it, minus the depth."""
+    c, s = math.cos(pose[2]), math.sin(pose[2])
+    rel = np.asarray(obstacles_xy, float).reshape(-1, 2) - pose[:2]
+    over_x = np.abs(rel[:, 0] * c + rel[:, 1] * s) - BODY_LENGTH_M / 2
+    over_y = np.abs(-rel[:, 0] * s + rel[:, 1] * c) - BODY_WIDTH_M / 2
+    outside = np.hypot(np.maximum(over_x, 0.0), np.maximum(over_y, 0.0))
+    return np.where((over_x < 0) & (over_y < 0), np.maximum(over_x, over_y), outside)
+
+
+def side_steps(pose, obstacles_xy: np.ndarray, distance: float, directions: int = 8,
+               band: float = 0.3) -> list[float]:
+    """Body-frame directions [rad] (0 ahead, counter-clockwise) of straight steps of distance [m], heading kept, that
+    touch no obstacle point (n, 2) on the way (or go no deeper into one the body touches already) and leave no less
+    room than there is now; the roomiest first. Room is measured by crowding: the sum over obstacle points of how far
+    each is inside band [m] of the footprint. A legged body caught on something that it can neither turn nor back
+    away from steps aside; what holds it may not be on the map, so callers try the next direction when one is held."""
+    def crowding(gaps: np.ndarray) -> float:
+        return float(np.sum(np.clip(band - gaps, 0.0, None)))
+
+    start = body_gaps(pose, obstacles_xy)
+    floor, now = min(float(start.min(initial=math.inf)), 0.0), crowding(start)
+    options = []
+    for angle in np.arange(directions) * 2 * math.pi / directions:
+        heading = pose[2] + angle
+        gaps = [body_gaps((pose[0] + f * distance * math.cos(heading), pose[1] + f * distance * math.sin(heading),
+                           pose[2]), obstacles_xy) for f in (0.25, 0.5, 0.75, 1.0)]
+        if min(float(g.min(initial=math.inf)) for g in gaps) >= floor - 1e-9 and crowding(gaps[-1]) <= now + 1e-9:
+            options.append((crowding(gaps[-1]), float(angle)))
+    return [angle for _, angle in sorted(options)]
 
 
 class DepthGuard:

@@ -83,6 +83,11 @@ RETREAT_M = 0.5  # ... or rather, where the walked trail leads back, this far al
 RETREAT_ANGLE = math.radians(45)  # ... when it leaves within this of straight behind (no turning in place) [rad]
 BACKUP_SPEED = 0.15  # reverse speed of the back-up [m/s]
 BACKUP_SPARE_S = 2.0  # a back-up ends this long after it would at BACKUP_SPEED even if short of its end [s]
+SIDE_STEP_M = 0.25  # stuck with no way back: step this far, heading kept, where the body has the most room [m]
+SIDE_STEP_VIEW_M = 1.5  # ... judged on depth obstacles and map obstacles this near [m]
+SIDE_STEP_TRIES = 3  # ... trying the next roomiest direction when a step is held (what holds it may be off the map)
+SIDE_STEP_PROBE_S, SIDE_STEP_PROBE_M = 1.5, 0.08  # a step is held when it moved under this far in this long [s, m]
+STEP_NAMES = ('forward', 'forward-left', 'left', 'back-left', 'back', 'back-right', 'right', 'forward-right')
 SHORTCUT_M = 0.5  # on a map update, a fresh path this much shorter than the rest of the current one replaces it [m]
 SCAN_SPACING_M = 1.5  # entering a room to search within this of the last look-around does not turn again [m]
 SEEN_DEPTH_AGE_S = 0.5  # the live-depth stop uses only depth this fresh [s]
@@ -188,9 +193,11 @@ class Navigator:
         self.scans = 0  # look-around turns done
         self._scan_xy: tuple[float, float] | None = None  # where the last look-around turn started
         self._looked_in: set[str] = set()  # rooms a look-around turn was made in
-        self._backup: tuple[np.ndarray, float, float] | None = None  # back-up in progress: (way (n, 2) [m] from
-        #                                                   where it began, distance to back off [m], start time [s])
+        self._backup: tuple[np.ndarray, float, float, bool] | None = None  # back-up or side step in progress: (way
+        #       (n, 2) [m] from where it began, distance to move off [m], start time [s], a side step, heading kept)
         self.backups = 0  # back-ups done
+        self.side_steps = 0  # side steps begun (each direction tried counts)
+        self._step_options: list[float] = []  # body-frame directions [rad] still to try if the side step is held
         self._frontiers_reset = False  # the visited-frontier list was cleared once for a second pass
         self._progress: list[float] | None = None  # [x, y, time, yaw, net turn, commanded motion] since progress
         self._last_tick = -math.inf
@@ -412,11 +419,18 @@ class Navigator:
             back = self._way_back(pose) if (wedged or held) and not self._discrete else None
             if back is not None:
                 way, distance, how = back
-                self._backup = (way, distance, now)
+                self._backup = (way, distance, now, False)
                 self.backups += 1
                 self.status.reasoning += (f' No progress and an obstacle at the body: back up {distance:g} m {how}, '
                                           'turn in place to look again, then re-plan.')
                 return self._stop('stuck: backing up', dt)
+            self._step_options = self._side_steps(pose) if (wedged or held) and not self._discrete else []
+            if self._step_options:
+                how = self._begin_side_step(pose, now)
+                self.status.reasoning += (f' No progress, an obstacle at the body and no way back: step '
+                                          f'{SIDE_STEP_M:g} m {how}, where the body has the most room, turn in place '
+                                          'to look again, then re-plan.')
+                return self._stop('stuck: stepping aside', dt)
             self.status.reasoning += ' No progress: turn in place to look again, then re-plan.'
         return self._stop('stuck: looking around', dt)
 
@@ -486,15 +500,63 @@ class Navigator:
         """One tick of the back-up: backwards along its way at up to BACKUP_SPEED (pure pursuit on the reversed
         heading, never turning in place) until the robot is its distance from where it began, or BACKUP_SPARE_S
         after it should have been; then the look-around turn."""
-        way, distance, since = self._backup
+        way, distance, since, aside = self._backup
         gone = math.dist(way[0], pose[:2])
-        if gone >= distance or now - since >= distance / BACKUP_SPEED + BACKUP_SPARE_S:
+        done = gone >= distance or now - since >= distance / BACKUP_SPEED + BACKUP_SPARE_S
+        if aside:
+            held = now - since >= SIDE_STEP_PROBE_S and gone < SIDE_STEP_PROBE_M
+            return self._side_step_tick(pose, way, distance - gone, done or held, held, now, dt)
+        if done:
             self._backup, self._progress = None, None
             return self._stop('backed up; looking around', dt)
         v, w = local.pure_pursuit((pose[0], pose[1], pose[2] + math.pi), way, BACKUP_M, BACKUP_SPEED, CRAMPED_YAW_RATE,
                                   turn_in_place_rad=math.pi)
         v, w = self.limiter(-v, w, dt)
         return local.Command(v, w, note=f'backing up ({gone:.2f} m)')
+
+    def _side_steps(self, pose) -> list[float]:
+        """Directions to step when stuck with no way back, best first (local.side_steps on the latest depth
+        obstacles and the obstacles of the map as received, within SIDE_STEP_VIEW_M; not the stuck marks, which stand
+        where the body could not go, not where something is); at most SIDE_STEP_TRIES."""
+        near = [self.guard.obstacles]
+        grid = self.grid
+        if grid is not None:
+            reach = SIDE_STEP_VIEW_M
+            (r0, c0), (r1, c1) = grid.cell_of((pose[0] - reach, pose[1] - reach)), grid.cell_of((pose[0] + reach,
+                                                                                               pose[1] + reach))
+            r0, c0, r1, c1 = max(r0, 0), max(c0, 0), max(r1 + 1, 0), max(c1 + 1, 0)
+            near.append(grid.center_of(np.argwhere(grid.occupied()[r0:r1, c0:c1]) + (r0, c0)))
+        points = np.concatenate(near)
+        points = points[np.hypot(points[:, 0] - pose[0], points[:, 1] - pose[1]) <= SIDE_STEP_VIEW_M]
+        return local.side_steps(pose, points, SIDE_STEP_M)[:SIDE_STEP_TRIES]
+
+    def _begin_side_step(self, pose, now: float) -> str:
+        """Start a side step from pose in the next direction of _step_options; returns which way, in words."""
+        angle = self._step_options.pop(0)
+        heading = pose[2] + angle
+        end = (pose[0] + SIDE_STEP_M * math.cos(heading), pose[1] + SIDE_STEP_M * math.sin(heading))
+        self._backup = (np.array([pose[:2], end], float), SIDE_STEP_M, now, True)
+        self.side_steps += 1
+        return STEP_NAMES[round(angle / (2 * math.pi) * len(STEP_NAMES)) % len(STEP_NAMES)]
+
+    def _side_step_tick(self, pose, way: np.ndarray, left: float, done: bool, held: bool, now: float,
+                        dt: float) -> local.Command:
+        """One tick of a side step: once any turn has ramped down, straight along way at up to BACKUP_SPEED with the
+        heading kept (v ahead, vy to the left), slowing over its last 0.1 m. When the speed has come down to zero
+        after it ended: the next direction if this one was held (SIDE_STEP_PROBE_M in SIDE_STEP_PROBE_S) and one is
+        left, else the look-around."""
+        heading = math.atan2(way[1][1] - way[0][1], way[1][0] - way[0][0]) - pose[2]
+        speed = 0.0 if done or self.limiter.w != 0.0 else BACKUP_SPEED * min(1.0, left / 0.1 + 0.2)
+        v, w = self.limiter(speed * math.cos(heading), 0.0, dt)
+        vy = self.limiter.sideways(speed * math.sin(heading), dt, BACKUP_SPEED)
+        if not (done and v == 0.0 and vy == 0.0):
+            return local.Command(v, w, vy=vy, note=f'stepping aside ({left:.2f} m to go)')
+        if held and self._step_options:
+            how = self._begin_side_step(pose, now)
+            self.status.reasoning += f' That step is held too: step {how} instead.'
+            return self._stop(f'side step held; stepping {how}', dt)
+        self._backup, self._progress, self._step_options = None, None, []
+        return self._stop('stepped aside; looking around', dt)
 
     def _scan_tick(self, pose, now: float, dt: float, busy: bool) -> local.Command:
         """One tick of the look-around turn (counter-clockwise, in place); asks the slow system again when done, or

@@ -460,7 +460,7 @@ class NavigationNode(Node):
                     self._pub_move.publish(Move(type=MOVE_TYPES[cmd.discrete], amount=0.0))
                     session.move_sent, session.move_kind, session.move_time = pose, cmd.discrete, now
             else:
-                self._pub_cmd.publish(Twist(linear=_vec(cmd.v), angular=_vec(0.0, 0.0, cmd.w)))
+                self._pub_cmd.publish(Twist(linear=_vec(cmd.v, cmd.vy), angular=_vec(0.0, 0.0, cmd.w)))
 
     def _move_busy(self, session: Session, pose, now: float) -> bool:
         """Discrete mode: True while the last move has not visibly finished (2 s timeout)."""
