@@ -884,11 +884,16 @@ def test_side_step_leaves_a_corner_the_way_with_the_most_room():
     closed = np.concatenate([corner, np.stack([np.linspace(-0.5, 0.5, 40), np.full(40, 0.2)], axis=1),
                              np.stack([np.linspace(-0.5, 0.5, 40), np.full(40, -0.2)], axis=1)])
     assert local.side_steps((0.0, 0.0, 0.0), closed, 0.25) == []  # boxed in: every step touches something
+    # Already 0.15 m into one point: that depth is no licence to walk into another point that is clear now.
+    inside_one = np.array([[0.2, 0.0], [0.0, -0.2]])
+    assert not any(abs(a - 3 * math.pi / 2) < 1e-6 for a in local.side_steps((0.0, 0.0, 0.0), inside_one, 0.25))
 
 
-def _caught_until(frees, boxes, fridge_xy=(3.0, 1.0)):
+def _caught_until(frees, boxes, fridge_xy=(3.0, 1.0), hold_in_step_s: float = 0.0):
     """Go to a fridge from (0, 0) facing +x on a map with boxes [(x0, y0, x1, y1) [m]] occupied; a leg is caught, so
-    no command moves the body until frees(command) is true for one. Returns (navigator, final pose, commands)."""
+    no command moves the body until frees(command) is true for one. hold_in_step_s: once, 0.5 s into the first side
+    step, a safety hold skips the servo this long (the node resets the limiter and sends zero). Returns (navigator,
+    final pose, commands)."""
     data = np.zeros((120, 200), np.int8)
     grid = Grid(data, (-2.0, -3.0), 0.05)
     for x0, y0, x1, y1 in boxes:
@@ -908,24 +913,34 @@ def _caught_until(frees, boxes, fridge_xy=(3.0, 1.0)):
         freed = freed or frees(cmd)
         pose = _unicycle(pose, cmd) if freed else pose
         t += 0.05
+        if hold_in_step_s and sum(c.vy != 0.0 for c in commands) == 10:  # 0.5 s into the step
+            t += hold_in_step_s
+            nav.limiter.reset()
+            commands.append(local.Command(note='safety hold'))
     return nav, pose, commands
 
 
 WALL_BEHIND = (-0.5, -3.0, -0.42, 3.0)  # a wall 0.07 m behind the body's back [m]
 
 
-def test_caught_in_a_corner_with_no_way_back_it_steps_aside_then_goes_on():
+@pytest.mark.parametrize('hold_s', [0.0, 3.0])
+def test_caught_in_a_corner_with_no_way_back_it_steps_aside_then_goes_on(hold_s):
     # A goal starts with the body against a wall behind it and a box ahead and to the right; a leg is caught, so
     # nothing it commands moves the body until it steps aside. There is no walked trail and the map shows no room
-    # straight back: before, it turned in place (held), asked again, and gave up stuck.
-    nav, pose, commands = _caught_until(lambda cmd: cmd.vy != 0.0, [WALL_BEHIND, (0.42, -0.5, 0.8, 0.1)])
+    # straight back: before, it turned in place (held), asked again, and gave up stuck. A safety hold during the step
+    # is not the step being held.
+    nav, pose, commands = _caught_until(lambda cmd: cmd.vy != 0.0, [WALL_BEHIND, (0.42, -0.5, 0.8, 0.1)],
+                                        hold_in_step_s=hold_s)
 
     aside = [cmd for cmd in commands if cmd.vy != 0.0]
     assert nav.side_steps == 1 and nav.backups == 0, nav.status.message
     assert all(cmd.vy > 0.0 and abs(cmd.v) < 1e-9 and cmd.w == 0.0 for cmd in aside)  # straight to the left
     assert max(abs(cmd.vy) for cmd in aside) <= 0.15 + 1e-9
-    steps = np.diff([0.0] + [cmd.vy for cmd in commands] + [0.0])
-    assert np.abs(steps).max() <= nav.cfg.max_accel * 0.05 + 1e-9  # ramped in and out at the acceleration limit
+    # Ramped in and out at the acceleration limit (a safety hold zeroes the command at once, as for v and w).
+    holds = [i for i, cmd in enumerate(commands) if cmd.note == 'safety hold']
+    runs = np.split(np.array([cmd.vy for cmd in commands] + [0.0]), holds)
+    assert max(np.abs(np.diff(np.r_[0.0, run])).max() for run in runs) <= nav.cfg.max_accel * 0.05 + 1e-9
+    assert len(holds) == (hold_s > 0)
     assert nav.status.success, nav.status.message
     assert math.dist(pose[:2], (3.0, 1.0)) <= nav.cfg.goal_tolerance_m + 0.2
 

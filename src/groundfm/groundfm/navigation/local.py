@@ -42,7 +42,8 @@ class Command:
 
 
 class VelocityLimiter:
-    """Clamp (v, w) to speed limits and their change per tick to acceleration limits."""
+    """Clamp (v, w), and a side step's vy (`sideways`), to speed limits and their change per tick to acceleration
+    limits."""
 
     def __init__(self, max_speed: float, max_yaw_rate: float, max_accel: float, max_yaw_accel: float,
                  max_reverse: float = 0.0) -> None:
@@ -176,13 +177,13 @@ def side_steps(pose, obstacles_xy: np.ndarray, distance: float, directions: int 
         return float(np.sum(np.clip(band - gaps, 0.0, None)))
 
     start = body_gaps(pose, obstacles_xy)
-    floor, now = min(float(start.min(initial=math.inf)), 0.0), crowding(start)
+    floor, now = np.minimum(start, 0.0) - 1e-9, crowding(start)  # per point: no deeper than it is now, if inside
     options = []
     for angle in np.arange(directions) * 2 * math.pi / directions:
         heading = pose[2] + angle
         gaps = [body_gaps((pose[0] + f * distance * math.cos(heading), pose[1] + f * distance * math.sin(heading),
                            pose[2]), obstacles_xy) for f in (0.25, 0.5, 0.75, 1.0)]
-        if min(float(g.min(initial=math.inf)) for g in gaps) >= floor - 1e-9 and crowding(gaps[-1]) <= now + 1e-9:
+        if all(bool(np.all(g >= floor)) for g in gaps) and crowding(gaps[-1]) <= now + 1e-9:
             options.append((crowding(gaps[-1]), float(angle)))
     return [angle for _, angle in sorted(options)]
 

@@ -152,6 +152,15 @@ def goal_mask(target: Target, grid: Grid, cfg: NavigationConfig) -> np.ndarray:
     return cells_within(grid, target.polygon, radius)
 
 
+@dataclass
+class SideStep:
+    """A side step in progress (Navigator._side_step_tick)."""
+
+    way: np.ndarray  # (2, 2) [m]: where it began, where it ends
+    moving_since: float | None = None  # when the commands before it had ramped down and it set off [s]
+    last_tick: float = -math.inf  # the last servo tick it ran [s]
+
+
 class Navigator:
     """One Navigate goal: sub-goals from the slow system, paths and commands from the fast system."""
 
@@ -193,9 +202,10 @@ class Navigator:
         self.scans = 0  # look-around turns done
         self._scan_xy: tuple[float, float] | None = None  # where the last look-around turn started
         self._looked_in: set[str] = set()  # rooms a look-around turn was made in
-        self._backup: tuple[np.ndarray, float, float, bool] | None = None  # back-up or side step in progress: (way
-        #       (n, 2) [m] from where it began, distance to move off [m], start time [s], a side step, heading kept)
+        self._backup: tuple[np.ndarray, float, float] | None = None  # back-up in progress: (way (n, 2) [m] from
+        #                                                   where it began, distance to back off [m], start time [s])
         self.backups = 0  # back-ups done
+        self._aside: SideStep | None = None  # side step in progress
         self.side_steps = 0  # side steps begun (each direction tried counts)
         self._step_options: list[float] = []  # body-frame directions [rad] still to try if the side step is held
         self._frontiers_reset = False  # the visited-frontier list was cleared once for a second pass
@@ -351,6 +361,8 @@ class Navigator:
         self.trail.add(pose[:2], now)
         if self._backup is not None:
             return self._backup_tick(pose, now, dt)
+        if self._aside is not None:
+            return self._side_step_tick(pose, now, dt)
         if self._scan is not None:
             return self._scan_tick(pose, now, dt, busy)
         if decision is None or decision.target is None or grid is None:
@@ -383,8 +395,9 @@ class Navigator:
                         command: local.Command) -> local.Command | None:
         """Recovery when the robot makes no progress for STUCK_S (the depth guard keeps holding it, e.g. on stereo
         noise), or sooner when it is held (it does not follow what it is commanded, HELD_COMMANDED_M): stop short when
-        the stop point is within the success margin, else back up or turn in place once to refresh the map and the
-        depth view and ask the slow system again, else give up. None when there is nothing to do."""
+        the stop point is within the success margin, else back up (or, held or wedged with no way back, step aside)
+        or turn in place once to refresh the map and the depth view and ask the slow system again, else give up. None
+        when there is nothing to do."""
         paused = now - self._last_tick > 1.0  # a safety hold skipped the servo: that time is not being stuck
         self._last_tick = now
         if self._progress is None or paused or math.dist(self._progress[:2], pose[:2]) >= PROGRESS_M:
@@ -419,7 +432,7 @@ class Navigator:
             back = self._way_back(pose) if (wedged or held) and not self._discrete else None
             if back is not None:
                 way, distance, how = back
-                self._backup = (way, distance, now, False)
+                self._backup = (way, distance, now)
                 self.backups += 1
                 self.status.reasoning += (f' No progress and an obstacle at the body: back up {distance:g} m {how}, '
                                           'turn in place to look again, then re-plan.')
@@ -500,13 +513,9 @@ class Navigator:
         """One tick of the back-up: backwards along its way at up to BACKUP_SPEED (pure pursuit on the reversed
         heading, never turning in place) until the robot is its distance from where it began, or BACKUP_SPARE_S
         after it should have been; then the look-around turn."""
-        way, distance, since, aside = self._backup
+        way, distance, since = self._backup
         gone = math.dist(way[0], pose[:2])
-        done = gone >= distance or now - since >= distance / BACKUP_SPEED + BACKUP_SPARE_S
-        if aside:
-            held = now - since >= SIDE_STEP_PROBE_S and gone < SIDE_STEP_PROBE_M
-            return self._side_step_tick(pose, way, distance - gone, done or held, held, now, dt)
-        if done:
+        if gone >= distance or now - since >= distance / BACKUP_SPEED + BACKUP_SPARE_S:
             self._backup, self._progress = None, None
             return self._stop('backed up; looking around', dt)
         v, w = local.pure_pursuit((pose[0], pose[1], pose[2] + math.pi), way, BACKUP_M, BACKUP_SPEED, CRAMPED_YAW_RATE,
@@ -535,28 +544,40 @@ class Navigator:
         angle = self._step_options.pop(0)
         heading = pose[2] + angle
         end = (pose[0] + SIDE_STEP_M * math.cos(heading), pose[1] + SIDE_STEP_M * math.sin(heading))
-        self._backup = (np.array([pose[:2], end], float), SIDE_STEP_M, now, True)
+        self._aside = SideStep(np.array([pose[:2], end], float), last_tick=now)
         self.side_steps += 1
         return STEP_NAMES[round(angle / (2 * math.pi) * len(STEP_NAMES)) % len(STEP_NAMES)]
 
-    def _side_step_tick(self, pose, way: np.ndarray, left: float, done: bool, held: bool, now: float,
-                        dt: float) -> local.Command:
-        """One tick of a side step: once any turn has ramped down, straight along way at up to BACKUP_SPEED with the
-        heading kept (v ahead, vy to the left), slowing over its last 0.1 m. When the speed has come down to zero
-        after it ended: the next direction if this one was held (SIDE_STEP_PROBE_M in SIDE_STEP_PROBE_S) and one is
-        left, else the look-around."""
-        heading = math.atan2(way[1][1] - way[0][1], way[1][0] - way[0][0]) - pose[2]
-        speed = 0.0 if done or self.limiter.w != 0.0 else BACKUP_SPEED * min(1.0, left / 0.1 + 0.2)
+    def _side_step_tick(self, pose, now: float, dt: float) -> local.Command:
+        """One tick of a side step: once the commands before it have ramped down, straight along its way at up to
+        BACKUP_SPEED with the heading kept (v ahead, vy to the left), slowing over about its last 0.1 m. It is held
+        when it moved under SIDE_STEP_PROBE_M in SIDE_STEP_PROBE_S of moving (a safety hold's pause not counted).
+        Once the speed is down to zero after it ended: the next direction if it was held and one is left, else the
+        look-around."""
+        step = self._aside
+        if step.moving_since is not None and now - step.last_tick > 1.0:  # a safety hold skipped the servo
+            step.moving_since += now - step.last_tick
+        step.last_tick = now
+        if step.moving_since is None and self.limiter.v == 0.0 and self.limiter.w == 0.0:
+            step.moving_since = now
+        gone = math.dist(step.way[0], pose[:2])
+        moving = now - step.moving_since if step.moving_since is not None else 0.0
+        held = moving >= SIDE_STEP_PROBE_S and gone < SIDE_STEP_PROBE_M
+        done = gone >= SIDE_STEP_M or held or moving >= SIDE_STEP_M / BACKUP_SPEED + BACKUP_SPARE_S
+        left = SIDE_STEP_M - gone
+        heading = math.atan2(step.way[1][1] - step.way[0][1], step.way[1][0] - step.way[0][0]) - pose[2]
+        speed = 0.0 if done or step.moving_since is None else BACKUP_SPEED * min(1.0, left / 0.1 + 0.2)
         v, w = self.limiter(speed * math.cos(heading), 0.0, dt)
         vy = self.limiter.sideways(speed * math.sin(heading), dt, BACKUP_SPEED)
         if not (done and v == 0.0 and vy == 0.0):
             return local.Command(v, w, vy=vy, note=f'stepping aside ({left:.2f} m to go)')
+        self._aside = None
         if held and self._step_options:
             how = self._begin_side_step(pose, now)
             self.status.reasoning += f' That step is held too: step {how} instead.'
             return self._stop(f'side step held; stepping {how}', dt)
-        self._backup, self._progress, self._step_options = None, None, []
-        return self._stop('stepped aside; looking around', dt)
+        self._progress, self._step_options = None, []
+        return self._stop('side step held; looking around' if held else 'stepped aside; looking around', dt)
 
     def _scan_tick(self, pose, now: float, dt: float, busy: bool) -> local.Command:
         """One tick of the look-around turn (counter-clockwise, in place); asks the slow system again when done, or
@@ -841,7 +862,7 @@ class Navigator:
         if self._discrete:
             return local.Command(discrete=local.STOP, note=note)
         v, w = self.limiter(0.0, 0.0, dt)
-        return local.Command(v, w, note=note)
+        return local.Command(v, w, note=note, vy=self.limiter.sideways(0.0, dt, BACKUP_SPEED))
 
     def _arrived(self, target: Target, xy) -> bool:
         if target.kind in ('room', 'search'):
