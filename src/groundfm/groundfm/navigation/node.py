@@ -9,7 +9,8 @@ Topics (relative, so a namespace per robot works):
        floor plan, room_source 'file'), and STAND-IN objects / occupancy with use_ground_truth_scene /
        map_source:=ground_truth. Every stand-in in use is named in the start-up log line. control/state (String JSON
        from the control node): a goal ends, and no new one starts, while it reports mode 'fallen'.
-  out: cmd_vel (geometry_msgs/Twist) in continuous mode, move (groundfm_interfaces/Move) in discrete mode,
+  out: cmd_vel (geometry_msgs/Twist: linear.x, angular.z; linear.y only in a side step out of a place where the body
+       is held) in continuous mode, move (groundfm_interfaces/Move) in discrete mode,
        navigation/path (nav_msgs/Path, map frame)
   action: navigate (groundfm_interfaces/action/Navigate)
 Callback groups: the action server and sensor inputs are reentrant; the fast servo and the slow reasoner each have
