@@ -884,6 +884,11 @@ def test_side_step_leaves_a_corner_the_way_with_the_most_room():
     closed = np.concatenate([corner, np.stack([np.linspace(-0.5, 0.5, 40), np.full(40, 0.2)], axis=1),
                              np.stack([np.linspace(-0.5, 0.5, 40), np.full(40, -0.2)], axis=1)])
     assert local.side_steps((0.0, 0.0, 0.0), closed, 0.25) == []  # boxed in: every step touches something
+    # A point 0.245 m to the left, which a step left would touch by 0.005 m: no step touches nothing, but with 0.1 m of
+    # give (the footprint is a box round splayed legs, the map's cells are coarse) left is one to try.
+    tight = np.concatenate([corner, [[0.0, 0.40]]])
+    assert local.side_steps((0.0, 0.0, 0.0), tight, 0.25) == []
+    assert any(abs(a - math.pi / 2) < 1e-6 for a in local.side_steps((0.0, 0.0, 0.0), tight, 0.25, give=0.1))
     # Already 0.15 m into one point: that depth is no licence to walk into another point that is clear now.
     inside_one = np.array([[0.2, 0.0], [0.0, -0.2]])
     assert not any(abs(a - 3 * math.pi / 2) < 1e-6 for a in local.side_steps((0.0, 0.0, 0.0), inside_one, 0.25))

@@ -167,17 +167,20 @@ def body_gaps(pose, obstacles_xy: np.ndarray) -> np.ndarray:
 
 
 def side_steps(pose, obstacles_xy: np.ndarray, distance: float, directions: int = 8,
-               band: float = 0.3) -> list[float]:
+               band: float = 0.3, give: float = 0.0) -> list[float]:
     """Body-frame directions [rad] (0 ahead, counter-clockwise) of straight steps of distance [m], heading kept, that
     touch no obstacle point (n, 2) on the way (or go no deeper into one the body touches already) and leave no less
     room than there is now; the roomiest first. Room is measured by crowding: the sum over obstacle points of how far
     each is inside band [m] of the footprint. A legged body caught on something that it can neither turn nor back
-    away from steps aside; what holds it may not be on the map, so callers try the next direction when one is held."""
+    away from steps aside; what holds it may not be on the map, so callers try the next direction when one is held.
+    give [m]: let each point come this much nearer than it is (or deeper into the footprint) on the way: the footprint
+    is a box round legs that splay and the map's cells are coarse, so a held leg may still find a way where none
+    touches nothing."""
     def crowding(gaps: np.ndarray) -> float:
         return float(np.sum(np.clip(band - gaps, 0.0, None)))
 
     start = body_gaps(pose, obstacles_xy)
-    floor, now = np.minimum(start, 0.0) - 1e-9, crowding(start)  # per point: no deeper than it is now, if inside
+    floor, now = np.minimum(start, 0.0) - give - 1e-9, crowding(start)  # per point: no deeper than it is now (+ give)
     options = []
     for angle in np.arange(directions) * 2 * math.pi / directions:
         heading = pose[2] + angle

@@ -87,6 +87,7 @@ SIDE_STEP_M = 0.25  # stuck with no way back: step this far, heading kept, where
 SIDE_STEP_VIEW_M = 1.5  # ... judged on depth obstacles and map obstacles this near [m]
 SIDE_STEP_TRIES = 3  # ... trying the next roomiest direction when a step is held (what holds it may be off the map)
 SIDE_STEP_PROBE_S, SIDE_STEP_PROBE_M = 1.5, 0.08  # a step is held when it moved under this far in this long [s, m]
+SIDE_STEP_GIVE_M = 0.1  # after the steps that touch nothing, those coming at most this much nearer to something [m]
 STEP_NAMES = ('forward', 'forward-left', 'left', 'back-left', 'back', 'back-right', 'right', 'forward-right')
 SHORTCUT_M = 0.5  # on a map update, a fresh path this much shorter than the rest of the current one replaces it [m]
 SCAN_SPACING_M = 1.5  # entering a room to search within this of the last look-around does not turn again [m]
@@ -526,7 +527,9 @@ class Navigator:
     def _side_steps(self, pose) -> list[float]:
         """Directions to step when stuck with no way back, best first (local.side_steps on the latest depth
         obstacles and the obstacles of the map as received, within SIDE_STEP_VIEW_M; not the stuck marks, which stand
-        where the body could not go, not where something is); at most SIDE_STEP_TRIES."""
+        where the body could not go, not where something is): those touching nothing, then those coming at most
+        SIDE_STEP_GIVE_M nearer to something (the twentieth session's runs never stepped: the map left no direction
+        that touches nothing; a held step is simply tried next); at most SIDE_STEP_TRIES."""
         near = [self.guard.obstacles]
         grid = self.grid
         if grid is not None:
@@ -537,7 +540,9 @@ class Navigator:
             near.append(grid.center_of(np.argwhere(grid.occupied()[r0:r1, c0:c1]) + (r0, c0)))
         points = np.concatenate(near)
         points = points[np.hypot(points[:, 0] - pose[0], points[:, 1] - pose[1]) <= SIDE_STEP_VIEW_M]
-        return local.side_steps(pose, points, SIDE_STEP_M)[:SIDE_STEP_TRIES]
+        clear = local.side_steps(pose, points, SIDE_STEP_M)
+        near = [a for a in local.side_steps(pose, points, SIDE_STEP_M, give=SIDE_STEP_GIVE_M) if a not in clear]
+        return (clear + near)[:SIDE_STEP_TRIES]
 
     def _begin_side_step(self, pose, now: float) -> str:
         """Start a side step from pose in the next direction of _step_options; returns which way, in words."""
