@@ -23,6 +23,7 @@ from groundfm.navigation.planner import (
     Costmap,
     Grid,
     PlanResult,
+    box_cells,
     box_mask,
     build_costmap,
     cells_beside,
@@ -530,19 +531,18 @@ class Navigator:
         where the body could not go, not where something is): those touching nothing, then those coming at most
         SIDE_STEP_GIVE_M nearer to something (the twentieth session's runs never stepped: the map left no direction
         that touches nothing; a held step is simply tried next); at most SIDE_STEP_TRIES."""
-        near = [self.guard.obstacles]
-        grid = self.grid
-        if grid is not None:
-            reach = SIDE_STEP_VIEW_M
-            (r0, c0), (r1, c1) = grid.cell_of((pose[0] - reach, pose[1] - reach)), grid.cell_of((pose[0] + reach,
-                                                                                               pose[1] + reach))
-            r0, c0, r1, c1 = max(r0, 0), max(c0, 0), max(r1 + 1, 0), max(c1 + 1, 0)
-            near.append(grid.center_of(np.argwhere(grid.occupied()[r0:r1, c0:c1]) + (r0, c0)))
-        points = np.concatenate(near)
-        points = points[np.hypot(points[:, 0] - pose[0], points[:, 1] - pose[1]) <= SIDE_STEP_VIEW_M]
+        sources = [self.guard.obstacles]
+        reach = SIDE_STEP_VIEW_M
+        cells = None if self.grid is None else box_cells(self.grid, (pose[0] - reach, pose[1] - reach,
+                                                                      pose[0] + reach, pose[1] + reach), 0.0)
+        if cells is not None:
+            rows, cols = cells
+            sources.append(self.grid.center_of(np.argwhere(self.grid.occupied()[cells]) + (rows.start, cols.start)))
+        points = np.concatenate(sources)
+        points = points[np.hypot(points[:, 0] - pose[0], points[:, 1] - pose[1]) <= reach]
         clear = local.side_steps(pose, points, SIDE_STEP_M)
-        near = [a for a in local.side_steps(pose, points, SIDE_STEP_M, give=SIDE_STEP_GIVE_M) if a not in clear]
-        return (clear + near)[:SIDE_STEP_TRIES]
+        with_give = [a for a in local.side_steps(pose, points, SIDE_STEP_M, give=SIDE_STEP_GIVE_M) if a not in clear]
+        return (clear + with_give)[:SIDE_STEP_TRIES]
 
     def _begin_side_step(self, pose, now: float) -> str:
         """Start a side step from pose in the next direction of _step_options; returns which way, in words."""

@@ -4,7 +4,6 @@ Images follow REP-118 for depth (32FC1 metres, NaN = no return). Quaternions are
 Copies into message buffers go through `array.frombytes`, which is ~1000x faster than assigning a numpy array.
 """
 
-import math
 from array import array
 
 import numpy as np
@@ -13,6 +12,8 @@ from geometry_msgs.msg import Quaternion, Transform, TransformStamped, Vector3
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
+
+from groundfm.geometry.rotations import quat_from_euler
 
 # encoding -> (numpy dtype, channels)
 ENCODINGS = {
@@ -115,7 +116,7 @@ def planar_odometry(x: float, y: float, yaw: float, stamp_s: float, frame_id: st
     msg.header.frame_id, msg.child_frame_id = frame_id, child_frame_id
     msg.header.stamp = stamp_from_seconds(stamp_s)
     msg.pose.pose.position.x, msg.pose.pose.position.y = float(x), float(y)
-    msg.pose.pose.orientation.z, msg.pose.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
+    msg.pose.pose.orientation = quaternion_msg(quat_from_euler(0.0, 0.0, yaw))
     return msg
 
 
