@@ -1794,6 +1794,45 @@ def test_a_plan_into_the_next_room_goes_through_its_door_not_an_unseen_wall(wall
         assert abs(crossing[1] - 2.0) < 0.3, crossing  # straight through where the wall is not mapped yet
 
 
+def test_stereo_noise_across_a_doorway_does_not_send_the_robot_round_by_the_other_door():
+    """House 2410: a few occupied cells smeared across a mapped doorway sent "go to the office" 12.6 m round the house
+    for 1.7 m. A floor-plan doorway's opening is taken as open (the depth guard still stops at a real obstacle)."""
+    data = np.zeros((80, 160), np.int8)  # 8 m x 4 m, mapped free; rooms x 0..4 and x 4..8 meeting at x = 4
+    data[:, 79:81] = OCCUPIED  # the wall between them, mapped ...
+    data[3:21, 79:81] = FREE  # ... with a doorway at y 0.15..1.05 m ...
+    data[59:77, 79:81] = FREE  # ... and one at y 2.95..3.85 m
+    data[10:16, 78:82] = OCCUPIED  # stereo noise across the first doorway: the gaps either side are too narrow
+    rooms = [RoomNode('den', 'living_room', (0.0, 0.0, 4.0, 4.0)), RoomNode('study', 'office', (4.0, 0.0, 8.0, 4.0))]
+    doors = [DoorNode(0, ('den', 'study'), (4.0, 0.6), 0.9), DoorNode(1, ('den', 'study'), (4.0, 3.4), 0.9)]
+    nav = Navigator(NavigationConfig(), parse_instruction('go to the study'), (3.0, 0.6, 0.0))
+    nav.set_map(Grid(data, (0.0, 0.0), 0.05))
+    nav.set_scene(SceneGraph([], rooms, doors))
+
+    nav.slow_update((3.0, 0.6, 0.0), 0.0)
+    nav.fast_tick((3.0, 0.6, 0.0), 0.0, 0.05)
+
+    crossing = nav.path[np.argmin(np.abs(nav.path[:, 0] - 4.0))]
+    assert abs(crossing[1] - 0.6) < 0.3, crossing  # not through the other doorway at y = 3.4 m
+
+
+def test_floor_plan_doorway_openings_are_cleared_only_over_their_width_and_near_the_wall():
+    from groundfm.navigation.planner import doorway_opening, floor_plan_walls
+
+    data = np.zeros((80, 160), np.int8)
+    data[:, 79:81] = OCCUPIED  # the wall at x = 4 m, mapped whole: a doorway at (4.0, 2.0) closed by noise
+    data[38:42, 70:75] = OCCUPIED  # a box in the room, 0.25..0.5 m from the wall line, in front of the doorway
+    grid = Grid(data, (0.0, 0.0), 0.05)
+    rooms, doors = [(0.0, 0.0, 4.0, 4.0), (4.0, 0.0, 8.0, 4.0)], [(4.0, 2.0, 0.8)]
+
+    opened = floor_plan_walls(grid, rooms, doors, doorway_depth=0.15)
+
+    assert doorway_opening(doors[0], rooms, 0.15) == (3.85, 1.6, 4.15, 2.4)
+    assert (opened.data[33:47, 79:81] == UNKNOWN).all()  # the opening (y 1.65..2.35 m) is unknown, so passable
+    assert (opened.data[:31, 79:81] == OCCUPIED).all() and (opened.data[49:, 79:81] == OCCUPIED).all()  # wall
+    assert (opened.data[38:42, 70:75] == OCCUPIED).all()  # the box stays: it is not on the wall line
+    assert floor_plan_walls(grid, rooms, doors) is grid  # without a depth: the map as it is
+
+
 # --- the walked trail -----------------------------------------------------------------------------------------------
 
 

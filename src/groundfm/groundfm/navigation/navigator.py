@@ -71,6 +71,10 @@ HELD_FOLLOWED = 0.25
 # Stuck within goal_tolerance_m minus this of an object: count it as reached. Mapped boxes are off by up to about
 # 0.15 m: house 1004 stopped 0.90 m from a mapped chair, which was 1.04 m from the true one [m].
 STOP_SHORT_MARGIN_M = 0.25
+# A floor-plan doorway's opening, this far either side of its wall line, is taken as open whatever the map shows
+# there until the robot is held in it: stereo depth smears the jambs into the gap (house 2410: a doorway closed by a
+# few such cells sent "go to the office" 12.6 m round the house for 1.7 m) [m].
+DOORWAY_DEPTH_M = 0.15
 SPECK_CELLS = 3  # occupied clusters smaller than this are depth speckle on a live map, not obstacles [cells]
 NARROW_MARGIN_M = 0.02  # no path at robot_radius: plan again with this much over the body's half width [m]
 APPROACH_MIN_M = 0.3  # an approach path shorter than this makes no progress: it counts as a planning failure [m]
@@ -377,8 +381,7 @@ class Navigator:
             return self._on_arrival(decision, pose, dt, f' (its surface in view {surface:.2f} m away)')
         if now >= self._next_chunk or self._planned_for is not decision:
             self._next_chunk = now + self.cfg.chunk_period_s
-            grid = self._marked(grid, now)
-            if not self._plan_chunk(decision, grid, pose):
+            if not self._plan_chunk(decision, grid, pose, now):
                 return self._stop('no path', dt)
         if self.path is None:  # the last plan failed: try again at the next chunk, not at every tick
             return self._stop('no path; re-planning at the next chunk', dt)
@@ -620,12 +623,13 @@ class Navigator:
         return covered
 
     def _walled(self, grid: Grid, scene: SceneGraph | None) -> Grid:
-        """The grid with the floor plan's walls stamped on its unknown cells (NavigationConfig.floor_plan_walls); as it
-        is without doorways (a floor plan file of rooms only), which would wall every room off."""
+        """The grid with the floor plan's walls stamped on its unknown cells and its doorways' openings cleared of
+        occupied cells (NavigationConfig.floor_plan_walls); as it is without doorways (a floor plan file of rooms only),
+        which would wall every room off. Where the robot was held stays marked (_marked comes after this)."""
         if not self.cfg.floor_plan_walls or scene is None or len(scene.rooms) < 2 or not scene.doors:
             return grid
         return floor_plan_walls(grid, [room.bounds for room in scene.rooms],
-                                [(*door.center, door.width) for door in scene.doors])
+                                [(*door.center, door.width) for door in scene.doors], doorway_depth=DOORWAY_DEPTH_M)
 
     def _path_still_clear(self, costmap: Costmap, pose) -> bool:
         """True when the rest of the current path (beyond the robot's own inflated disk) is off lethal cells of
@@ -682,11 +686,11 @@ class Navigator:
     def _discrete(self) -> bool:
         return self.cfg.action_space == 'discrete'
 
-    def _plan_chunk(self, decision: Decision, grid: Grid, pose) -> bool:
+    def _plan_chunk(self, decision: Decision, grid: Grid, pose, now: float) -> bool:
         """One action chunk: global A* re-plan to the sub-goal when the map, the sub-goal or the robot's place on the
         path changed (else keep the path), then cut the next discrete chunk. False if there is no path."""
         self.chunks += 1
-        grid = self._cover(grid, pose, decision.target)
+        grid = self._marked(self._cover(grid, pose, decision.target), now)
         if self._costmap is None or self._costmap.grid is not grid:
             self._costmap = self._costmap_on(grid, self.cfg.robot_radius)
         same_target = self._planned_for is not None and self._planned_for.target is decision.target

@@ -521,14 +521,24 @@ def box_mask(grid: Grid, bounds: tuple[float, float, float, float], inset: float
     return mask
 
 
-def floor_plan_walls(grid: Grid, rooms, doors, thickness: float = 0.1, tolerance: float = 0.15) -> Grid:
+def floor_plan_walls(grid: Grid, rooms, doors, thickness: float = 0.1, tolerance: float = 0.15,
+                     doorway_depth: float = 0.0) -> Grid:
     """The grid with the unknown cells on a floor plan's walls set occupied: where two rooms meet, except at its
     doorways, and outside every room. Rooms (k, 4-tuples x_min, y_min, x_max, y_max [m]) that share an edge (within
     tolerance [m]) are walled off from each other there, thickness [m] wide; doors ((x, y, width) [m]) stay open over
     their width; the rooms are taken to cover the whole floor. Observed cells keep what the map says, so only plans
     through unseen space change: they no longer cut through a wall not mapped yet, or round the outside of the house.
-    The same object when nothing changes."""
-    unknown = grid.unknown()
+    With doorway_depth > 0, occupied cells in a doorway's opening (its width, this far [m] either side of the wall
+    line) are set unknown too: stereo depth smears the jambs into the gap, and a doorway closed by such noise sends
+    the robot round the house. The same object when nothing changes."""
+    opened = np.zeros(grid.shape, bool)
+    if doorway_depth > 0:
+        for door in doors:
+            box = doorway_opening(door, rooms, doorway_depth, tolerance)
+            if box is not None:
+                opened |= box_mask(grid, box)
+        opened &= grid.occupied()
+    unknown = grid.unknown() | opened
     if not unknown.any():
         return grid
     inside = np.zeros(grid.shape, bool)
@@ -548,12 +558,26 @@ def floor_plan_walls(grid: Grid, rooms, doors, thickness: float = 0.1, tolerance
                 wall |= box_mask(grid, box)
     for x, y, width in doors:
         wall &= ~box_mask(grid, (x - width / 2, y - width / 2, x + width / 2, y + width / 2))
-    wall &= unknown
-    if not wall.any():
+    wall &= grid.unknown()
+    if not wall.any() and not opened.any():
         return grid
     data = grid.data.copy()
+    data[opened] = UNKNOWN
     data[wall] = OCCUPIED
     return Grid(data, grid.origin, grid.resolution, grid.stamp)
+
+
+def doorway_opening(door, rooms, depth: float, tolerance: float = 0.15) -> tuple[float, float, float, float] | None:
+    """The opening of a door (x, y, width) [m] in the floor plan's rooms (x_min, y_min, x_max, y_max): a box over its
+    width, depth [m] either side of the wall it lies on; None when it lies on no room's edge."""
+    x, y, width = door
+    half = width / 2
+    for x0, y0, x1, y1 in rooms:
+        if min(abs(x - x0), abs(x - x1)) <= tolerance and y0 - tolerance <= y <= y1 + tolerance:
+            return x - depth, y - half, x + depth, y + half  # a wall x = const
+        if min(abs(y - y0), abs(y - y1)) <= tolerance and x0 - tolerance <= x <= x1 + tolerance:
+            return x - half, y - depth, x + half, y + depth  # a wall y = const
+    return None
 
 
 def known_fraction(grid: Grid, bounds: tuple[float, float, float, float], inset: float = 0.2) -> float:
