@@ -536,6 +536,24 @@ def test_a_room_goal_is_reached_just_past_the_doorway(inside_m, reached):
     assert nav.status.done == reached and nav.status.success == reached, nav.status.message
 
 
+@pytest.mark.parametrize('away_m, reached', [(0.7, True), (0.8, False)])
+def test_coming_back_is_done_within_the_success_radius_less_the_margin(away_m, reached):
+    """A pose goal has no mapped box to be off: it is reached at goal_tolerance_m less STOP_SHORT_MARGIN_M (0.75 m),
+    not at the 0.3 m the path aims for."""
+    from groundfm.sim.house import generate_house
+
+    house = generate_house(100).to_json()
+    spawn = (house['spawn']['x'], house['spawn']['y'], house['spawn']['yaw'])
+    nav = Navigator(NavigationConfig(), parse_instruction('come back'), spawn)
+    nav.set_map(grid_from_house(house))
+    nav.set_scene(SceneGraph.from_house_json(house))
+    pose = (spawn[0] + away_m, spawn[1], spawn[2])
+    nav.slow_update(pose, 0.0)
+    nav.fast_tick(pose, 0.0, 0.05)
+
+    assert nav.status.done == reached and nav.status.success == reached, nav.status.message
+
+
 # --- a live map that grows (mapping's map/occupancy and map/objects) -----------------------------------------------
 
 

@@ -50,7 +50,7 @@ FELL_MESSAGE = 'the robot fell'  # how a Navigate result begins when the goal en
 ROOM_INSET_M = 0.35  # room goals: aim this far inside the walls [m]
 ROOM_ARRIVED_M = 0.1  # ... and a room goal is reached once the robot's centre is this far inside them (past the
 #                       doorway's wall, half 0.05 m thick) [m]
-POINT_GOAL_M = 0.3  # door / pose goals: aim within this distance [m]
+POINT_GOAL_M = 0.3  # door / pose goals: aim within this distance [m] (reached sooner: STOP_SHORT_MARGIN_M)
 FRONTIER_REACHED_M = 0.6  # a frontier counts as explored within this distance [m]
 PATH_END_M = 0.15  # arrived when this close to the end of the planned path [m]
 MAX_PLAN_FAILURES = 3  # consecutive planning failures before the goal is given up
@@ -69,7 +69,8 @@ MAX_RECOVERIES = 2  # look-around turns after getting stuck, per step
 HELD_COMMANDED_M = 0.6
 HELD_FOLLOWED = 0.25
 # Stuck within goal_tolerance_m minus this of an object: count it as reached. Mapped boxes are off by up to about
-# 0.15 m: house 1004 stopped 0.90 m from a mapped chair, which was 1.04 m from the true one [m].
+# 0.15 m: house 1004 stopped 0.90 m from a mapped chair, which was 1.04 m from the true one. A door or pose goal is
+# reached within goal_tolerance_m minus this (room for localisation error on a real robot) [m].
 STOP_SHORT_MARGIN_M = 0.25
 # A floor-plan doorway's opening, this far either side of its wall line, is taken as open whatever the map shows
 # there until the robot is held in it: stereo depth smears the jambs into the gap (house 2410: a doorway closed by a
@@ -880,8 +881,11 @@ class Navigator:
             inset = min(ROOM_INSET_M, 0.25 * (x1 - x0), 0.25 * (y1 - y0))
             inset = min(ROOM_ARRIVED_M, inset) if target.kind == 'room' else 0.6 * inset  # a search looks further in
             return x0 + inset <= xy[0] <= x1 - inset and y0 + inset <= xy[1] <= y1 - inset
+        # A door or pose is where it is said to be (no mapped box around it): reached at the success radius less the
+        # margin, not at the point the path aims for (each "then come back" walked 0.4 m more than it needed).
+        point_reached = max(POINT_GOAL_M + 0.05, self.cfg.goal_tolerance_m - STOP_SHORT_MARGIN_M)
         radius = {'object': self.cfg.stop_distance_m + 0.05, 'near': self.cfg.stop_distance_m + 0.05,
-                  'frontier': FRONTIER_REACHED_M}.get(target.kind, POINT_GOAL_M + 0.05)
+                  'frontier': FRONTIER_REACHED_M}.get(target.kind, point_reached)
         return target.distance(xy) <= radius
 
     def _surface_distance(self, target: Target, xy, now: float) -> float:
