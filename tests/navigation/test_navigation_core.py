@@ -1845,7 +1845,7 @@ def test_floor_plan_doorway_openings_are_cleared_only_over_their_width_and_near_
     opened = floor_plan_walls(grid, rooms, doors, doorway_depth=0.15)
 
     assert doorway_opening(doors[0], rooms, 0.15) == (3.85, 1.6, 4.15, 2.4)
-    assert (opened.data[33:47, 79:81] == UNKNOWN).all()  # the opening (y 1.65..2.35 m) is unknown, so passable
+    assert (opened.data[33:47, 79:81] == FREE).all()  # the opening (y 1.65..2.35 m) is taken as free
     assert (opened.data[:31, 79:81] == OCCUPIED).all() and (opened.data[49:, 79:81] == OCCUPIED).all()  # wall
     assert (opened.data[38:42, 70:75] == OCCUPIED).all()  # the box stays: it is not on the wall line
     assert floor_plan_walls(grid, rooms, doors) is grid  # without a depth: the map as it is

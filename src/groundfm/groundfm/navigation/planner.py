@@ -529,8 +529,8 @@ def floor_plan_walls(grid: Grid, rooms, doors, thickness: float = 0.1, tolerance
     their width; the rooms are taken to cover the whole floor. Observed cells keep what the map says, so only plans
     through unseen space change: they no longer cut through a wall not mapped yet, or round the outside of the house.
     With doorway_depth > 0, occupied cells in a doorway's opening (its width, this far [m] either side of the wall
-    line) are set unknown too: stereo depth smears the jambs into the gap, and a doorway closed by such noise sends
-    the robot round the house. The same object when nothing changes."""
+    line) are set free: stereo depth smears the jambs into the gap, and a doorway closed by such noise sends the robot
+    round the house. The same object when nothing changes."""
     opened = np.zeros(grid.shape, bool)
     if doorway_depth > 0:
         for door in doors:
@@ -538,8 +538,7 @@ def floor_plan_walls(grid: Grid, rooms, doors, thickness: float = 0.1, tolerance
             if box is not None:
                 opened |= box_mask(grid, box)
         opened &= grid.occupied()
-    unknown = grid.unknown() | opened
-    if not unknown.any():
+    if not grid.unknown().any() and not opened.any():
         return grid
     inside = np.zeros(grid.shape, bool)
     for room in rooms:
@@ -562,7 +561,7 @@ def floor_plan_walls(grid: Grid, rooms, doors, thickness: float = 0.1, tolerance
     if not wall.any() and not opened.any():
         return grid
     data = grid.data.copy()
-    data[opened] = UNKNOWN
+    data[opened] = FREE
     data[wall] = OCCUPIED
     return Grid(data, grid.origin, grid.resolution, grid.stamp)
 
