@@ -538,7 +538,8 @@ def floor_plan_walls(grid: Grid, rooms, doors, thickness: float = 0.1, tolerance
             if box is not None:
                 opened |= box_mask(grid, box)
         opened &= grid.occupied()
-    if not grid.unknown().any() and not opened.any():
+    unknown = grid.unknown()
+    if not unknown.any() and not opened.any():
         return grid
     inside = np.zeros(grid.shape, bool)
     for room in rooms:
@@ -557,7 +558,7 @@ def floor_plan_walls(grid: Grid, rooms, doors, thickness: float = 0.1, tolerance
                 wall |= box_mask(grid, box)
     for x, y, width in doors:
         wall &= ~box_mask(grid, (x - width / 2, y - width / 2, x + width / 2, y + width / 2))
-    wall &= grid.unknown()
+    wall &= unknown
     if not wall.any() and not opened.any():
         return grid
     data = grid.data.copy()
