@@ -101,3 +101,34 @@ def test_correlation_loss_is_low_for_a_volume_peaked_at_the_true_match():
     assert correlation_loss(peaked, gt, valid).item() == pytest.approx(0.0, abs=1e-4)
     assert correlation_loss(torch.zeros(1, 3, 10, 10), gt, valid).item() == pytest.approx(np.log(10), rel=1e-4)
     assert correlation_loss(peaked, gt + 4.0, valid).item() > 10.0
+
+
+def _stream_args(**overrides):
+    import argparse
+
+    base = dict(crop=(32, 64), batch=2, flying_max_disp=8.0, max_disparity=192, sim_cache='', sim_fraction=0.0,
+                seed=5, workers=2)
+    return argparse.Namespace(**{**base, **overrides})
+
+
+def test_background_batch_workers_draw_distinct_seeded_streams():
+    from groundfm_training.depth.train import pretrain_batches
+
+    first = [next(pretrain_batches(_stream_args(), np.random.default_rng(0), torch.device('cpu'))) for _ in range(2)]
+    stream = pretrain_batches(_stream_args(), np.random.default_rng(0), torch.device('cpu'))
+    a, b = next(stream), next(stream)  # the loader takes batches from its workers in turn
+
+    assert a[0].shape == (2, 3, 32, 64) and a[2].shape == (2, 1, 32, 64)
+    assert torch.equal(first[0][0], first[1][0]), 'worker streams must depend only on the seed'
+    assert torch.equal(a[0], first[0][0])
+    assert not torch.equal(a[0], b[0]), 'two workers must not draw the same batches'
+
+
+def test_asking_for_cuda_without_one_is_a_clear_error():
+    from groundfm_training.depth.train import resolve_device
+
+    assert resolve_device('cpu').type == 'cpu'
+    assert resolve_device('auto').type == ('cuda' if torch.cuda.is_available() else 'cpu')
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match='no CUDA device'):
+            resolve_device('cuda')

@@ -1,6 +1,7 @@
 """Train StereoAdapter on CPU at small scale: (a) synthetic supervised pretraining, (b) self-supervised adaptation.
 
   python -m groundfm_training.depth.train --stage pretrain --out runs/depth_pretrain --steps 3000
+  python -m groundfm_training.depth.train --stage pretrain --device cuda --workers 12 ...   # on a GPU machine
   python -m groundfm_training.depth.train --stage adapt --init runs/depth_pretrain/model.safetensors \
       --unlabelled runs/shifted.npz --out runs/depth_adapt --steps 300
 
@@ -14,6 +15,7 @@ merged into the weights at the end. Metrics go to OUT/metrics.jsonl; checkpoints
 """
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -52,6 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--iters', type=int, default=8, help='GRU iterations while training')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--device', default='cpu', help='cpu, cuda, cuda:N, or auto (cuda when one is available)')
+    p.add_argument('--workers', type=int, default=0,
+                   help='pretrain: processes that build batches in the background (0: the training process itself)')
     p.add_argument('--max-disparity', type=int, default=192)
     p.add_argument('--sim-cache', default='', help='.npz of sim house pairs (built here if missing)')
     p.add_argument('--sim-houses', type=int, default=40, help='houses rendered into a new sim cache')
@@ -87,6 +92,24 @@ def _to_tensor(images: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
 
 
+def resolve_device(name: str) -> torch.device:
+    """The training device: 'auto' picks CUDA when present; asking for CUDA without one is an error, not a fallback."""
+    if name == 'auto':
+        name = 'cuda' if torch.cuda.is_available() else 'cpu'
+    device = torch.device(name)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise SystemExit(f'error: --device {name} but torch {torch.__version__} sees no CUDA device')
+    return device
+
+
+def ensure_sim_cache(args: argparse.Namespace) -> None:
+    """Render the training sim houses into args.sim_cache once, if they are used and the file is missing."""
+    if args.sim_cache and args.sim_fraction > 0 and not Path(args.sim_cache).exists():
+        seeds = [1000 + 7 * i for i in range(args.sim_houses)]
+        print(f'rendering {args.sim_houses} sim houses into {args.sim_cache} ...', flush=True)
+        build_sim_cache(args.sim_cache, seeds, SimPairsConfig(), seed=args.seed)
+
+
 class PretrainData:
     """Batches mixing procedural scenes and sim-house crops, with augmentation; seeded."""
 
@@ -97,13 +120,9 @@ class PretrainData:
                                                 max_disparity=min(args.flying_max_disp, args.max_disparity)))
         self.sim = None
         if args.sim_cache and args.sim_fraction > 0:
-            if not Path(args.sim_cache).exists():
-                seeds = [1000 + 7 * i for i in range(args.sim_houses)]
-                print(f'rendering {args.sim_houses} sim houses into {args.sim_cache} ...', flush=True)
-                build_sim_cache(args.sim_cache, seeds, SimPairsConfig(), seed=args.seed)
+            ensure_sim_cache(args)
             with np.load(args.sim_cache) as z:
                 self.sim = {k: z[k] for k in ('left', 'right', 'disparity')}
-            print(f'sim cache: {len(self.sim["left"])} pairs', flush=True)
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """left, right (b, 3, h, w) [0, 255] and disparity (b, 1, h, w) [px, NaN unknown]."""
@@ -125,25 +144,55 @@ class PretrainData:
         return _to_tensor(lefts), _to_tensor(rights), torch.from_numpy(np.stack(disps)).unsqueeze(1)
 
 
-def pretrain(args: argparse.Namespace, log: MetricLog) -> StereoAdapter:
+class PretrainStream(torch.utils.data.IterableDataset):
+    """Endless PretrainData batches for a DataLoader: worker k draws from its own stream, seeded (seed, k)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__()
+        self.args = args
+
+    def __iter__(self):
+        worker = torch.utils.data.get_worker_info()
+        data = PretrainData(self.args, np.random.default_rng([self.args.seed, worker.id if worker else 0]))
+        while True:
+            yield data.batch()
+
+
+def pretrain_batches(args: argparse.Namespace, rng: np.random.Generator, device: torch.device):
+    """Endless (left, right, disparity) batches on `device`: built in this process from `rng` with --workers 0
+    (the stream then depends only on --seed), else by --workers background processes."""
+    if args.workers <= 0:
+        data = PretrainData(args, rng)
+        batches = iter(data.batch, None)
+    else:
+        ensure_sim_cache(args)  # once, here, not in every worker
+        batches = iter(torch.utils.data.DataLoader(PretrainStream(args), batch_size=None, num_workers=args.workers,
+                                                   pin_memory=device.type == 'cuda', prefetch_factor=4))
+    for batch in batches:
+        yield tuple(t.to(device, non_blocking=True) for t in batch)
+
+
+def pretrain(args: argparse.Namespace, log: MetricLog, device: torch.device) -> StereoAdapter:
     """Stage a: supervised on synthetic pairs with exact disparity."""
     rng = np.random.default_rng(args.seed)
     if args.init:
-        model = load_checkpoint(args.init)
+        model = load_checkpoint(args.init, device=str(device))
     else:
         cfg = StereoAdapterConfig(max_disparity=args.max_disparity,
                                   encoder=EncoderConfig(embed_dim=args.embed_dim, depth=args.depth,
                                                         out_indices=(args.depth // 2 - 1, args.depth - 1)))
-        model = StereoAdapter(cfg)
+        model = StereoAdapter(cfg).to(device)
     model.train()
     lora = set(map(id, lora_parameters(model)))
     params = [p for p in model.parameters() if id(p) not in lora]  # adapters stay Delta W = 0 in stage a
     for p in lora_parameters(model):
         p.requires_grad_(False)
-    data = PretrainData(args, rng)  # before the schedule: rendering a sim cache must not eat the time budget
+    batches = pretrain_batches(args, rng, device)
+    first = next(batches)  # before the schedule: rendering a sim cache must not eat the time budget
+    batches = itertools.chain([first], batches)
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-5)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(args))
-    _loop(args, log, model, opt, sched, lambda: _pretrain_step(args, model, data))
+    _loop(args, log, model, opt, sched, lambda: _pretrain_step(args, model, next(batches)))
     return model
 
 
@@ -160,8 +209,9 @@ def _schedule(args: argparse.Namespace):
     return factor
 
 
-def _pretrain_step(args: argparse.Namespace, model: StereoAdapter, data: PretrainData) -> tuple[torch.Tensor, dict]:
-    left, right, gt = data.batch()
+def _pretrain_step(args: argparse.Namespace, model: StereoAdapter,
+                   batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+    left, right, gt = batch
     out = model(left, right, iterations=args.iters, return_sequence=True)
     valid = torch.isfinite(gt) & (gt >= 0) & (gt < args.max_disparity)
     loss = sequence_loss(out['sequence'], gt, valid)
@@ -179,14 +229,14 @@ def _pretrain_step(args: argparse.Namespace, model: StereoAdapter, data: Pretrai
     return loss, stats
 
 
-def adapt(args: argparse.Namespace, log: MetricLog) -> StereoAdapter:
+def adapt(args: argparse.Namespace, log: MetricLog, device: torch.device) -> StereoAdapter:
     """Stage b: self-supervised on unlabelled pairs through fresh LoRA adapters (+ the refinement)."""
     if not args.init or not args.unlabelled:
         raise SystemExit('error: --stage adapt needs --init CHECKPOINT and --unlabelled PAIRS.npz')
     rng = np.random.default_rng(args.seed)
     torch.manual_seed(args.seed)
-    model = load_checkpoint(args.init).train()
-    teacher = load_checkpoint(args.init).eval()  # the frozen mono prior of the pretrained model
+    model = load_checkpoint(args.init, device=str(device)).train()
+    teacher = load_checkpoint(args.init, device=str(device)).eval()  # the frozen mono prior of the pretrained model
     for layer in model.lora_layers():
         layer.reset_adapter()
     for p in model.parameters():
@@ -211,7 +261,7 @@ def adapt(args: argparse.Namespace, log: MetricLog) -> StereoAdapter:
             left, right, _ = random_crop(rng, pairs[0][i], pairs[1][i], pairs[0][i][..., 0], h, w)
             lefts.append(np.ascontiguousarray(left))
             rights.append(np.ascontiguousarray(right))
-        left, right = _to_tensor(lefts), _to_tensor(rights)
+        left, right = _to_tensor(lefts).to(device), _to_tensor(rights).to(device)
         out = model(left, right, iterations=args.iters, return_sequence=True)
         with torch.no_grad():
             prior = teacher(left, right, iterations=0)['mono']
@@ -277,12 +327,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    device = resolve_device(args.device)
+    if device.type == 'cuda':
+        torch.set_float32_matmul_precision('high')  # TF32 matmuls: the correlation volume tolerates 10-bit mantissas
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / 'args.json').write_text(json.dumps(vars(args), indent=2))
     log = MetricLog(out / 'metrics.jsonl')
     start = time.monotonic()
-    model = pretrain(args, log) if args.stage == 'pretrain' else adapt(args, log)
+    model = (pretrain if args.stage == 'pretrain' else adapt)(args, log, device)
     minutes = (time.monotonic() - start) / 60
     path = save_checkpoint(out / 'model.safetensors', model.eval(),
                            {'stage': args.stage, 'steps': args.steps, 'wall_min': round(minutes, 1),
