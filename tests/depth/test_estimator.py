@@ -82,6 +82,12 @@ def test_model_backend_runs_a_checkpoint_and_refuses_mismatched_sizes(tmp_path):
         DepthEstimator('magic')
     with pytest.raises(ValueError, match='no checkpoint'):
         DepthEstimator('model', weights=tmp_path / 'absent.safetensors')
+    with pytest.raises(ValueError, match="'cpu' or 'cuda"):
+        DepthEstimator('model', weights=path, device='tpu')
+    assert DepthEstimator('model', weights=path, device='cpu').disparity(left, right)[0].shape == (40, 60)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match='sees 0 CUDA'):
+            DepthEstimator('model', weights=path, device='cuda')
 
 
 def test_shipped_weights_load_and_run_on_cpu():

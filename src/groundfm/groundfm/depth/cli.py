@@ -27,6 +27,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument('--weights', default='', help='StereoAdapter safetensors (default: the shipped model)')
     parser.add_argument('--iterations', type=int, default=None, help='refinement iterations (model backend)')
     parser.add_argument('--threads', type=int, default=0, help='CPU threads (0 = library default)')
+    parser.add_argument('--device', default='cpu', help="model backend's torch device: cpu or cuda[:N]")
     parser.set_defaults(func=run)
     return parser
 
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         estimator = DepthEstimator(args.backend, args.weights or None, args.iterations, args.max_disp,
-                                   args.threads or None)
+                                   args.threads or None, args.device)
         result = estimator.estimate(left, right)
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)

@@ -65,11 +65,27 @@ def to_rgb(image: np.ndarray, encoding: str = 'rgb8') -> np.ndarray:
                      'use rgb8, bgr8, rgba8 or mono8')
 
 
+def model_device(name: str):
+    """The torch device for the model backend ('cpu', 'cuda', 'cuda:N'); ValueError if it is malformed or absent."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {name!r}") from err
+    if device.type not in ('cpu', 'cuda'):
+        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {name!r}")
+    if device.type == 'cuda' and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise ValueError(f'device {name!r}: torch {torch.__version__} sees {torch.cuda.device_count()} CUDA '
+                         "device(s); use device 'cpu' or the sgbm backend")
+    return device
+
+
 class DepthEstimator:
     """Pick a backend once; then `estimate(left, right, fx, baseline)` per rectified pair."""
 
     def __init__(self, backend: str = 'model', weights: str | Path | None = None, iterations: int | None = None,
-                 max_disparity: int = 96, threads: int | None = None) -> None:
+                 max_disparity: int = 96, threads: int | None = None, device: str = 'cpu') -> None:
         if backend not in BACKENDS:
             raise ValueError(f'backend must be one of {", ".join(BACKENDS)}, got {backend!r}')
         self.backend, self.iterations, self.max_disparity = backend, iterations, max_disparity
@@ -93,7 +109,8 @@ class DepthEstimator:
             if path is None:
                 raise ValueError(f'no StereoAdapter weights: pass weights=PATH or install models/{DEFAULT_WEIGHTS}')
             self.weights = path
-            self._model = load_checkpoint(path)
+            self._device = model_device(device)
+            self._model = load_checkpoint(path, device=str(self._device))
             if iterations is not None and iterations < 0:
                 raise ValueError(f'iterations must be >= 0, got {iterations}')
 
@@ -108,10 +125,12 @@ class DepthEstimator:
         import torch
 
         with torch.inference_mode():
-            to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float()  # noqa: E731
+            def to_t(a: np.ndarray) -> torch.Tensor:
+                return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].to(self._device).float()
+
             out = self._model(to_t(left), to_t(right), iterations=self.iterations)
-        disparity = out['disparity'][0, 0].numpy().astype(np.float32)
-        confidence = out['confidence'][0, 0].numpy().astype(np.float32)
+        disparity = out['disparity'][0, 0].cpu().numpy().astype(np.float32)
+        confidence = out['confidence'][0, 0].cpu().numpy().astype(np.float32)
         invalid = ~(disparity > 0) | (disparity > self.max_disparity)
         disparity[invalid] = np.nan
         confidence[invalid] = 0.0
