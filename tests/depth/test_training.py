@@ -132,3 +132,16 @@ def test_asking_for_cuda_without_one_is_a_clear_error():
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit, match='no CUDA device'):
             resolve_device('cuda')
+
+
+def test_sim_cache_is_written_compressed_and_loads(tmp_path):
+    from groundfm_training.depth.data import SimPairsConfig, build_sim_cache
+
+    path = tmp_path / 'sim.npz'
+    count = build_sim_cache(path, [1000], SimPairsConfig(views_per_house=2), seed=0)
+
+    with np.load(path) as z:
+        left, disparity = z['left'], z['disparity']
+    assert count == 2 and left.shape[0] == 2 and disparity.shape == left.shape[:3]
+    assert np.isfinite(disparity.astype(np.float32)).any()
+    assert path.stat().st_size < 0.8 * (left.nbytes * 2 + disparity.nbytes), 'the cache must be compressed'
