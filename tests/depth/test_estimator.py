@@ -82,7 +82,7 @@ def test_model_backend_runs_a_checkpoint_and_refuses_mismatched_sizes(tmp_path):
         DepthEstimator('magic')
     with pytest.raises(ValueError, match='no checkpoint'):
         DepthEstimator('model', weights=tmp_path / 'absent.safetensors')
-    with pytest.raises(ValueError, match="'cpu' or 'cuda"):
+    with pytest.raises(ValueError, match="'cpu', 'cuda"):
         DepthEstimator('model', weights=path, device='tpu')
     assert DepthEstimator('model', weights=path, device='cpu').disparity(left, right)[0].shape == (40, 60)
     if not torch.cuda.is_available():

@@ -27,7 +27,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument('--weights', default='', help='StereoAdapter safetensors (default: the shipped model)')
     parser.add_argument('--iterations', type=int, default=None, help='refinement iterations (model backend)')
     parser.add_argument('--threads', type=int, default=0, help='CPU threads (0 = library default)')
-    parser.add_argument('--device', default='cpu', help="model backend's torch device: cpu or cuda[:N]")
+    parser.add_argument('--device', default='cpu', help="model backend's torch device: cpu, cuda[:N] or auto")
     parser.set_defaults(func=run)
     return parser
 

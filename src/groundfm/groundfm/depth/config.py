@@ -113,5 +113,5 @@ DEPTH_PARAMETERS = (
     ParamSpec('point_stride', 4, 'Keep every Nth pixel in x and y for depth/points', 1, 64),
     ParamSpec('pair_slop_s', 0.005, 'Largest left/right stamp difference paired as one frame [s]', 0.0, 1.0),
     ParamSpec('threads', 2, 'torch / OpenCV threads used by the worker', 1, 64, read_only=True),
-    ParamSpec('device', 'cpu', "torch device of the model backend: 'cpu' or 'cuda[:N]'", read_only=True),
+    ParamSpec('device', 'cpu', "torch device of the model backend: 'cpu', 'cuda[:N]' or 'auto'", read_only=True),
 )

@@ -66,15 +66,18 @@ def to_rgb(image: np.ndarray, encoding: str = 'rgb8') -> np.ndarray:
 
 
 def model_device(name: str):
-    """The torch device for the model backend ('cpu', 'cuda', 'cuda:N'); ValueError if it is malformed or absent."""
+    """The torch device for 'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when present); ValueError if it is malformed or
+    absent (never a silent fallback to the CPU)."""
     import torch
 
+    if name == 'auto':
+        name = 'cuda' if torch.cuda.is_available() else 'cpu'
     try:
         device = torch.device(name)
     except RuntimeError as err:
-        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {name!r}") from err
+        raise ValueError(f"device must be 'cpu', 'cuda[:N]' or 'auto', got {name!r}") from err
     if device.type not in ('cpu', 'cuda'):
-        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {name!r}")
+        raise ValueError(f"device must be 'cpu', 'cuda[:N]' or 'auto', got {name!r}")
     if device.type == 'cuda' and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
         raise ValueError(f'device {name!r}: torch {torch.__version__} sees {torch.cuda.device_count()} CUDA '
                          "device(s); use device 'cpu' or the sgbm backend")

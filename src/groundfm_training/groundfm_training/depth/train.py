@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from groundfm.depth.checkpoint import load_checkpoint, save_checkpoint
 from groundfm.depth.config import EncoderConfig, StereoAdapterConfig
+from groundfm.depth.estimator import model_device
 from groundfm.depth.lora import lora_parameters
 from groundfm.depth.model import StereoAdapter
 from groundfm_training.depth.data import (
@@ -93,13 +94,11 @@ def _to_tensor(images: list[np.ndarray]) -> torch.Tensor:
 
 
 def resolve_device(name: str) -> torch.device:
-    """The training device: 'auto' picks CUDA when present; asking for CUDA without one is an error, not a fallback."""
-    if name == 'auto':
-        name = 'cuda' if torch.cuda.is_available() else 'cpu'
-    device = torch.device(name)
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise SystemExit(f'error: --device {name} but torch {torch.__version__} sees no CUDA device')
-    return device
+    """The training device (`model_device`'s rules); a bad or missing one ends the run with its message."""
+    try:
+        return model_device(name)
+    except ValueError as err:
+        raise SystemExit(f'error: --device: {err}') from err
 
 
 def ensure_sim_cache(args: argparse.Namespace) -> None:
@@ -328,8 +327,6 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     device = resolve_device(args.device)
-    if device.type == 'cuda':
-        torch.set_float32_matmul_precision('high')  # TF32 matmuls: the correlation volume tolerates 10-bit mantissas
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / 'args.json').write_text(json.dumps(vars(args), indent=2))
