@@ -145,3 +145,33 @@ def test_sim_cache_is_written_compressed_and_loads(tmp_path):
     assert count == 2 and left.shape[0] == 2 and disparity.shape == left.shape[:3]
     assert np.isfinite(disparity.astype(np.float32)).any()
     assert path.stat().st_size < 0.8 * (left.nbytes * 2 + disparity.nbytes), 'the cache must be compressed'
+
+
+def test_correlation_winner_take_all_finds_the_peak_and_never_a_negative_disparity():
+    from groundfm_training.depth.diagnose import correlation_wta
+
+    h4, w4, true_disparity = 3, 10, 2  # feature px
+    volume = np.zeros((h4, w4, w4), np.float32)
+    for x in range(w4):
+        volume[:, x, max(x - true_disparity, 0)] = 1.0
+        if x + 1 < w4:
+            volume[:, x, x + 1] = 5.0  # a stronger peak at a negative disparity must be ignored
+    wta = correlation_wta(volume, height=10, width=37)
+    assert wta.shape == (10, 37)
+    expected = np.minimum(np.arange(w4), true_disparity) * 4.0  # near the left edge the best match is x_right = 0
+    np.testing.assert_array_equal(wta[0, ::4], expected[:10])
+
+
+def test_error_breakdown_reports_a_signed_bias_per_disparity_band():
+    from groundfm_training.depth.diagnose import error_breakdown
+
+    rng = np.random.default_rng(0)
+    gt = np.tile(np.linspace(1, 30, 64, dtype=np.float32), (32, 1))
+    pred = gt.copy()
+    pred[gt > gt.max() * 0.8] -= 3.0  # the nearest band is under-estimated by 3 px
+    left = rng.integers(0, 255, (32, 64, 3), dtype=np.uint8)
+    report = error_breakdown(pred, gt, left)
+    near, far = report['by_disparity'][-1], report['by_disparity'][0]
+    assert far['bad2'] == 0.0 and far['bias'] == 0.0
+    assert near['bias'] < -1.0 and near['bad2'] > 0.5
+    assert len(report['by_texture']) == 4 and 0.0 <= report['left_band'] <= 1.0
