@@ -175,3 +175,15 @@ def test_error_breakdown_reports_a_signed_bias_per_disparity_band():
     assert far['bad2'] == 0.0 and far['bias'] == 0.0
     assert near['bias'] < -1.0 and near['bad2'] > 0.5
     assert len(report['by_texture']) == 4 and 0.0 <= report['left_band'] <= 1.0
+
+
+def test_motorcycle_adaptation_pairs_are_the_benchmark_pair_with_its_labels(tmp_path):
+    from groundfm.bench.depth import motorcycle
+    from groundfm_training.depth.adapt_eval import make_motorcycle_pairs
+
+    adapt_pairs, eval_sets = make_motorcycle_pairs(tmp_path)
+    assert set(eval_sets) == {'motorcycle_370x250', 'motorcycle_741x500'}
+    left, _, gt, _ = motorcycle('half')
+    with np.load(adapt_pairs) as z:
+        assert z['left'].shape == (1, *left.shape) and z['left'].dtype == np.uint8
+        np.testing.assert_array_equal(z['disparity'][0], gt)
