@@ -97,3 +97,20 @@ def test_depth_disparity_and_points_are_right_and_bad_input_is_survived(depth_no
     assert proc.proc.poll() is None, 'the node must survive bad input'
     _send_until(client, pubs, 'depth/image', left, right, stamp)
     assert client.messages['depth/image'][-1].header.stamp.sec >= int(stamp) - 1
+
+    # Live parameters: iterations and pair slop change at run time; max_disparity needs a restart (read-only).
+    from rclpy.parameter import Parameter
+    from rclpy.parameter_client import AsyncParameterClient
+
+    params = AsyncParameterClient(client.node, 'depth')
+    assert params.wait_for_services(timeout_sec=10), 'the depth node offers no parameter services'
+    future = params.set_parameters([Parameter('iterations', value=3), Parameter('pair_slop_s', value=0.01),
+                                    Parameter('max_disparity', value=64)])
+    deadline = time.monotonic() + 10
+    while not future.done() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    accepted = [r.successful for r in future.result().results]
+    assert accepted == [True, True, False], accepted
+    proc.wait_for_line(r'parameters set: iterations=3', timeout=10)
+    proc.wait_for_line(r'parameters set: pair_slop_s=0.01', timeout=10)
+    _send_until(client, pubs, 'depth/image', left, right, stamp + 1.0)

@@ -46,6 +46,13 @@ def test_stereo_geometry_reads_the_baseline_and_rejects_bad_infos():
     swapped = stereo_camera_infos(64, 48, 100.0, 100.0, 31.5, 23.5, -0.12, Header(), Header())
     with pytest.raises(ValueError, match='not positive'):
         stereo_geometry(*swapped, 64, 48)
+    shifted = stereo_camera_infos(64, 48, 100.0, 100.0, 31.5, 23.5, 0.12, Header(), Header())[1]
+    shifted.p[2] = 40.0  # right principal point moved: not rectified to one camera
+    with pytest.raises(ValueError, match='not rectified to one camera'):
+        stereo_geometry(left, shifted, 64, 48)
+    shifted.p[2], shifted.p[0] = 31.5, 0.0  # a zeroed right projection must not divide by zero
+    with pytest.raises(ValueError, match='differs from right'):
+        stereo_geometry(left, shifted, 64, 48)
     left.p[2] = float('nan')
     with pytest.raises(ValueError, match='NaN'):
         stereo_geometry(left, right, 64, 48)

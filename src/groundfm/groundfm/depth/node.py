@@ -1,7 +1,7 @@
 """ROS adapter for stereo depth; the maths lives in estimator.py (StereoAdapter or SGBM).
 
 in:  stereo/left/image_rect, stereo/right/image_rect (rgb8 / bgr8 / rgba8 / mono8), stereo/{left,right}/camera_info
-out: depth/image (32FC1 metres, NaN invalid, REP-118), depth/disparity (stereo_msgs/DisparityImage),
+out: depth/image (32FC1 metres, NaN invalid, REP-118), depth/disparity (stereo_msgs/DisparityImage, NaN where depth is),
      depth/confidence (32FC1 in [0, 1]), depth/points (PointCloud2 x, y, z float32; only with publish_points)
 All outputs are in the left optical frame with the left image's stamp. Callbacks only file messages into a
 StampPairer; a worker thread takes the newest complete set, so a slow backend drops stale pairs instead of queueing.
@@ -44,6 +44,10 @@ def stereo_geometry(left: CameraInfo, right: CameraInfo, width: int, height: int
     fx, fy, cx, cy = left.p[0], left.p[5], left.p[2], left.p[6]
     if fx <= 0 or fy <= 0:
         raise ValueError(f'left camera_info P has fx={fx}, fy={fy}: not a rectified projection')
+    right_intrinsics = (right.p[0], right.p[5], right.p[2], right.p[6])
+    if any(abs(a - b) > 1e-3 for a, b in zip((fx, fy, cx, cy), right_intrinsics, strict=True)):
+        raise ValueError(f'left P (fx, fy, cx, cy) = {(fx, fy, cx, cy)} differs from right {right_intrinsics}: '
+                         'the pair is not rectified to one camera (disparity would be offset by cx_l - cx_r)')
     if right.p[3] == 0.0:
         raise ValueError('right camera_info P[0,3] is 0: no baseline (expected -fx * baseline)')
     baseline = -(right.p[3] - left.p[3]) / right.p[0]
@@ -79,6 +83,7 @@ class DepthNode(Node):
         self._pub_conf = self.create_publisher(Image, 'depth/confidence', qos.SENSOR)
         self._pub_points = self.create_publisher(PointCloud2, 'depth/points', qos.SENSOR)
         self._pairer = StampPairer(values['pair_slop_s'])
+        self.add_post_set_parameters_callback(self._on_params_set)
         for stream, topic, msg_type in (('left', 'stereo/left/image_rect', Image),
                                         ('right', 'stereo/right/image_rect', Image),
                                         ('left_info', 'stereo/left/camera_info', CameraInfo),
@@ -90,6 +95,12 @@ class DepthNode(Node):
         self._worker = threading.Thread(target=self._work, name='depth-worker', daemon=True)
         self._worker.start()
         self.create_timer(10.0, self._report)
+
+    def _on_params_set(self, params: list) -> None:
+        """Live changes: the worker reads self.values per pair; the estimator and pairer hold their own copies."""
+        self._estimator.iterations = self.values['iterations']
+        self._pairer.slop_s = self.values['pair_slop_s']
+        self.get_logger().info('parameters set: ' + ', '.join(f'{p.name}={p.value}' for p in params))
 
     def _on_message(self, stream: str, msg) -> None:
         self._pairer.add(stream, seconds_from_stamp(msg.header.stamp), msg)
@@ -136,12 +147,13 @@ class DepthNode(Node):
         result = self._estimator.estimate(left, right, fx, baseline)
         depth = result.depth
         keep = (depth >= values['min_depth_m']) & (depth <= values['max_depth_m']) & \
-            (result.confidence >= values['min_confidence'])
+            (result.confidence >= values['min_confidence']) & (result.disparity <= values['max_disparity'])
         depth = np.where(keep, depth, np.float32(np.nan)).astype(np.float32)
+        disparity = np.where(keep, result.disparity, np.float32(np.nan)).astype(np.float32)  # the same pixels
         header = left_msg.header
         self._pub_depth.publish(numpy_to_image(depth, '32FC1', header))
         self._pub_disp.publish(disparity_image(
-            result.disparity, header, fx, baseline, min_disparity=fx * baseline / values['max_depth_m'],
+            disparity, header, fx, baseline, min_disparity=fx * baseline / values['max_depth_m'],
             max_disparity=float(values['max_disparity']), delta_d=0.0625 if values['backend'] == 'sgbm' else 0.01))
         self._pub_conf.publish(numpy_to_image(result.confidence.astype(np.float32), '32FC1', header))
         if values['publish_points']:

@@ -11,6 +11,10 @@ from groundfm.parameters import ParamSpec
 def declare_parameters(node: Node, specs: tuple[ParamSpec, ...]) -> dict[str, Any]:
     """Declare every spec on `node`, check overrides and live changes against it; return the current values.
 
+    The returned dict is updated in place when a live change is accepted (read-only parameters cannot change), so a
+    node that reads it at use time follows `ros2 param set`; one that copied a value at start must add its own
+    post-set callback.
+
     An override that fails its spec raises ValueError (the node should not start with it); overrides of parameters
     that no spec declares are logged as errors, since rclpy would otherwise ignore them silently.
     """
@@ -45,5 +49,11 @@ def declare_parameters(node: Node, specs: tuple[ParamSpec, ...]) -> dict[str, An
                 return SetParametersResult(successful=False, reason=problem)
         return SetParametersResult(successful=True)
 
+    def apply(params: list) -> None:
+        for p in params:
+            if p.name in values:
+                values[p.name] = p.value
+
     node.add_on_set_parameters_callback(check)
+    node.add_post_set_parameters_callback(apply)  # the returned dict follows accepted live changes
     return values
