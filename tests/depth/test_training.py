@@ -187,3 +187,10 @@ def test_motorcycle_adaptation_pairs_are_the_benchmark_pair_with_its_labels(tmp_
     with np.load(adapt_pairs) as z:
         assert z['left'].shape == (1, *left.shape) and z['left'].dtype == np.uint8
         np.testing.assert_array_equal(z['disparity'][0], gt)
+
+
+def test_self_supervised_loss_needs_a_refined_estimate():
+    left = torch.full((1, 3, 16, 32), 128.0)
+    mono = torch.ones(1, 1, 16, 32)
+    with pytest.raises(ValueError, match='at least one refinement iteration'):
+        self_supervised_loss(left, left.clone(), [mono], mono)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 PAIRS = ('motorcycle_370x250', 'motorcycle_741x500', 'sim_val')
+MAX_DISPARITY = 192  # [px] as the benchmark's estimator: larger or non-positive estimates are holes
 
 
 def load_pair(name: str, sim_cache: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -28,7 +29,8 @@ def load_pair(name: str, sim_cache: Path) -> tuple[np.ndarray, np.ndarray, np.nd
     if name == 'sim_val':
         from groundfm_training.depth.quick_eval import sim_val
 
-        return sim_val(sim_cache)[0]
+        left, right, gt = sim_val(sim_cache)[0]
+        return left, right, np.where(gt < MAX_DISPARITY, gt, np.nan).astype(np.float32)  # as quick_eval scores it
     if name not in PAIRS:
         raise ValueError(f'unknown pair {name!r}; choose one of {PAIRS}')
     from groundfm.bench.depth import motorcycle
@@ -52,6 +54,11 @@ def correlation_wta(volume: np.ndarray, height: int, width: int, downsample: int
     return full[:height, :width]
 
 
+def as_estimator_output(disparity: np.ndarray) -> np.ndarray:
+    """What DepthEstimator returns for a raw estimate: holes (NaN) where it is not in (0, MAX_DISPARITY]."""
+    return np.where((disparity > 0) & (disparity <= MAX_DISPARITY), disparity, np.nan).astype(np.float32)
+
+
 def error_breakdown(pred: np.ndarray, gt: np.ndarray, left: np.ndarray) -> dict[str, list[dict[str, float]] | float]:
     """bad-2 and bias per GT-disparity quintile, bad-2 per texture quartile and in the left 10 % band."""
     import cv2
@@ -63,9 +70,11 @@ def error_breakdown(pred: np.ndarray, gt: np.ndarray, left: np.ndarray) -> dict[
     def bands(values: np.ndarray, quantiles: list[float], with_bias: bool) -> list[dict[str, float]]:
         edges = np.quantile(values[valid], quantiles)
         rows = []
-        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-            sel = valid & (values >= lo) & (values <= hi)
-            row = {'from': round(float(lo), 2), 'to': round(float(hi), 2), 'bad2': round(float(bad[sel].mean()), 4)}
+        for k, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+            upper = values <= hi if k == len(edges) - 2 else values < hi  # each pixel in exactly one band
+            sel = valid & (values >= lo) & upper
+            share = round(float(bad[sel].mean()), 4) if sel.any() else float('nan')
+            row = {'from': round(float(lo), 2), 'to': round(float(hi), 2), 'bad2': share}
             if with_bias:
                 both = sel & returned
                 row['bias'] = round(float(np.mean(pred[both] - gt[both])), 3) if both.any() else float('nan')
@@ -101,7 +110,7 @@ def diagnose(weights: str | None, left: np.ndarray, right: np.ndarray, gt: np.nd
 
     with torch.inference_mode():
         out = model(tensor(left), tensor(right), iterations=iterations, return_sequence=True)
-    sequence = [s[0, 0].numpy() for s in out['sequence']]
+    sequence = [as_estimator_output(s[0, 0].numpy()) for s in out['sequence']]
     height, width = gt.shape
     wta = correlation_wta(out['correlation'][0].numpy(), height, width)
     valid = np.isfinite(gt)

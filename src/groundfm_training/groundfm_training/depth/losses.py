@@ -89,8 +89,10 @@ def self_supervised_loss(left: Tensor, right: Tensor, sequence: list[Tensor], mo
     in Monodepth2's auto-mask, are left out: occlusion-aware), + edge-aware smoothness; once: mono-prior guidance
     (gradient matching and a masked L1 to the scale-aligned mono disparity, where the photometric term is left out).
     """
-    left01, right01 = left / 255, right / 255
     n = len(sequence) - 1
+    if n < 1:
+        raise ValueError('the self-supervised loss needs at least one refinement iteration, not the mono estimate only')
+    left01, right01 = left / 255, right / 255
     identity = photometric_error(left01, right01)
     total = left.new_zeros(())
     logs: dict[str, float] = {}
