@@ -26,7 +26,7 @@ mkdir -p "$OUT_DIR"
 # shellcheck disable=SC2086  # CROP is two numbers
 "$PY" -m groundfm_training.depth.train --stage pretrain --device "${DEVICE:-cuda}" --workers "${WORKERS:-12}" \
   --out "$OUT_DIR/run" --init models/stereo_adapter_small/model.safetensors --crop ${CROP:-160 320} \
-  --iters "${ITERS:-6}" --batch "${BATCH:-16}" --lr "${LR:-2e-4}" --corr-weight 10 \
+  --iters "${ITERS:-8}" --batch "${BATCH:-16}" --lr "${LR:-2e-4}" --corr-weight 10 \
   --flying-max-disp "${MAX_DISP:-96}" --sim-houses 12 --sim-cache runs/depth_sim_train12.npz --sim-fraction 0.2 \
   --time-budget-min "$MINUTES" --save-every 500 --seed "${SEED:-20}" --threads 4 --steps 10000000
 "$PY" -m groundfm_training.depth.quick_eval "$OUT_DIR/run/model.safetensors" --iterations 8 --threads 4 \
