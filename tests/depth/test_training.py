@@ -194,3 +194,52 @@ def test_self_supervised_loss_needs_a_refined_estimate():
     mono = torch.ones(1, 1, 16, 32)
     with pytest.raises(ValueError, match='at least one refinement iteration'):
         self_supervised_loss(left, left.clone(), [mono], mono)
+
+
+def test_pairs_from_a_recorded_bag_are_matched_by_stamp_and_converted_to_rgb(tmp_path):
+    from rclpy.serialization import serialize_message
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+    from std_msgs.msg import Header
+
+    from groundfm.ros.convert import numpy_to_image
+    from groundfm.ros.recorder import BAG_VERSION, message_definition
+    from groundfm_training.depth.pairs_from_bag import main, stereo_pairs
+
+    store = get_typestore(Stores.ROS2_KILTED)
+    msgdef, rihs01 = message_definition(store, 'sensor_msgs/msg/Image')
+    bag = tmp_path / 'walk'
+    writer = Writer(bag, version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP)
+    writer.open()
+    conns = {side: writer.add_connection(f'/stereo/{side}/image_rect', 'sensor_msgs/msg/Image', msgdef=msgdef,
+                                         rihs01=rihs01) for side in ('left', 'right')}
+
+    def write(side: str, stamp_s: float, value: int, encoding: str = 'rgb8') -> None:
+        header = Header(frame_id=side)
+        header.stamp.sec, header.stamp.nanosec = int(stamp_s), round((stamp_s % 1) * 1e9)
+        pixels = np.zeros((8, 12, 3), np.uint8)
+        pixels[..., 0] = value  # red in RGB; blue if the message says bgr8
+        msg = numpy_to_image(pixels, encoding, header)
+        writer.write(conns[side], int(stamp_s * 1e9), serialize_message(msg))
+
+    write('left', 1.0, 10)
+    write('right', 1.001, 11, 'bgr8')  # within the default 5 ms
+    write('right', 1.1, 21)  # the right image first this time
+    write('left', 1.1, 20)
+    write('right', 1.35, 99)  # no partner: dropped
+    write('left', 1.2, 30)
+    write('right', 1.2, 31)
+    writer.close()
+
+    pairs = list(stereo_pairs(bag))
+    assert [round(stamp, 3) for stamp, _, _ in pairs] == [1.0, 1.1, 1.2]
+    assert [int(left[0, 0, 0]) for _, left, _ in pairs] == [10, 20, 30]
+    assert pairs[0][2][0, 0].tolist() == [0, 0, 11]  # bgr8 became RGB
+    assert [int(right[0, 0, 0]) for _, _, right in pairs[1:]] == [21, 31]
+
+    assert main([str(bag), '-o', str(tmp_path / 'pairs.npz'), '--every', '2']) == 0
+    with np.load(tmp_path / 'pairs.npz') as z:
+        assert z['left'].shape == (2, 8, 12, 3) and z['right'].dtype == np.uint8
+        np.testing.assert_allclose(z['stamps'], [1.0, 1.2])
+    with pytest.raises(SystemExit, match='has no /cam/left'):
+        main([str(bag), '-o', str(tmp_path / 'x.npz'), '--left-topic', 'cam/left'])
