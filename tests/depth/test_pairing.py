@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from groundfm.depth.pairing import STREAMS, StampPairer
+from groundfm.depth.pairing import IMAGE_STREAMS, STREAMS, StampPairer
 
 
 def _feed(pairer: StampPairer, stamp: float, skip: tuple[str, ...] = (), jitter: float = 0.0) -> None:
@@ -58,3 +58,16 @@ def test_close_wakes_a_waiting_consumer():
     thread.join(timeout=2.0)
 
     assert not thread.is_alive() and got == [None]
+
+
+def test_image_streams_pair_without_infos_and_other_stream_sets_are_refused():
+    pairer = StampPairer(streams=IMAGE_STREAMS)
+    pairer.add('left', 3.0, 'L')
+    assert pairer.take(timeout=0) is None
+    pairer.add('right', 3.002, 'R')
+    pair = pairer.take(timeout=0)
+    assert (pair.stamp, pair.left, pair.right, pair.left_info) == (3.0, 'L', 'R', None)
+    with pytest.raises(ValueError, match='unknown stream'):
+        pairer.add('left_info', 3.0, 'info')
+    with pytest.raises(ValueError, match='streams must be'):
+        StampPairer(streams=('left', 'left_info'))

@@ -65,6 +65,11 @@ def to_rgb(image: np.ndarray, encoding: str = 'rgb8') -> np.ndarray:
                      'use rgb8, bgr8, rgba8 or mono8')
 
 
+def invalid_disparity(disparity: np.ndarray, max_disparity: float) -> np.ndarray:
+    """Where a raw model estimate is a hole: not in (0, max_disparity] (or NaN); (h, w) bool."""
+    return ~(disparity > 0) | (disparity > max_disparity)
+
+
 def model_device(name: str):
     """The torch device for 'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when present); ValueError if it is malformed or
     absent (never a silent fallback to the CPU)."""
@@ -134,7 +139,7 @@ class DepthEstimator:
             out = self._model(to_t(left), to_t(right), iterations=self.iterations)
         disparity = out['disparity'][0, 0].cpu().numpy().astype(np.float32)
         confidence = out['confidence'][0, 0].cpu().numpy().astype(np.float32)
-        invalid = ~(disparity > 0) | (disparity > self.max_disparity)
+        invalid = invalid_disparity(disparity, self.max_disparity)
         disparity[invalid] = np.nan
         confidence[invalid] = 0.0
         return disparity, confidence

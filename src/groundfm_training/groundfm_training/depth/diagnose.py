@@ -54,11 +54,6 @@ def correlation_wta(volume: np.ndarray, height: int, width: int, downsample: int
     return full[:height, :width]
 
 
-def as_estimator_output(disparity: np.ndarray) -> np.ndarray:
-    """What DepthEstimator returns for a raw estimate: holes (NaN) where it is not in (0, MAX_DISPARITY]."""
-    return np.where((disparity > 0) & (disparity <= MAX_DISPARITY), disparity, np.nan).astype(np.float32)
-
-
 def error_breakdown(pred: np.ndarray, gt: np.ndarray, left: np.ndarray) -> dict[str, list[dict[str, float]] | float]:
     """bad-2 and bias per GT-disparity quintile, bad-2 per texture quartile and in the left 10 % band."""
     import cv2
@@ -97,7 +92,7 @@ def diagnose(weights: str | None, left: np.ndarray, right: np.ndarray, gt: np.nd
 
     from groundfm.bench.depth import disparity_metrics
     from groundfm.depth.checkpoint import load_checkpoint
-    from groundfm.depth.estimator import default_weights_path
+    from groundfm.depth.estimator import default_weights_path, invalid_disparity
 
     path = weights or default_weights_path()
     if path is None:
@@ -110,7 +105,8 @@ def diagnose(weights: str | None, left: np.ndarray, right: np.ndarray, gt: np.nd
 
     with torch.inference_mode():
         out = model(tensor(left), tensor(right), iterations=iterations, return_sequence=True)
-    sequence = [as_estimator_output(s[0, 0].numpy()) for s in out['sequence']]
+    sequence = [np.where(invalid_disparity(d, MAX_DISPARITY), np.nan, d).astype(np.float32)  # as the estimator
+                for d in (s[0, 0].numpy() for s in out['sequence'])]
     height, width = gt.shape
     wta = correlation_wta(out['correlation'][0].numpy(), height, width)
     valid = np.isfinite(gt)

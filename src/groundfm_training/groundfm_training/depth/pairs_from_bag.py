@@ -20,53 +20,39 @@ import numpy as np
 LEFT_TOPIC, RIGHT_TOPIC = '/stereo/left/image_rect', '/stereo/right/image_rect'
 
 
-def _absolute(topic: str) -> str:
-    return topic if topic.startswith('/') else '/' + topic
-
-
-def _stamp_s(msg) -> float:
-    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-
-
 def stereo_pairs(bag: str | Path, left_topic: str = LEFT_TOPIC, right_topic: str = RIGHT_TOPIC,
                  slop_s: float = 0.005) -> Iterator[tuple[float, np.ndarray, np.ndarray]]:
     """(stamp [s], left, right (h, w, 3) uint8 RGB) for each left/right pair of the bag, in recording order.
 
-    A message waits for its partner among the last 16 of the other topic; unpaired ones are dropped.
+    Pairing is the depth node's (`StampPairer` on the two image streams); unpaired images are dropped.
     """
     from rosbags.rosbag2 import Reader
     from rosbags.typesys import Stores, get_typestore
 
     from groundfm.depth.estimator import to_rgb
-    from groundfm.ros.convert import image_to_numpy
+    from groundfm.depth.pairing import IMAGE_STREAMS, StampPairer
+    from groundfm.ros.convert import image_to_numpy, seconds_from_stamp
+    from groundfm.ros.introspection import absolute_topic
     from groundfm.ros.recorder import ensure_type
 
-    topics = {_absolute(left_topic): 0, _absolute(right_topic): 1}
+    streams = {absolute_topic(left_topic): 'left', absolute_topic(right_topic): 'right'}
     store = get_typestore(Stores.ROS2_KILTED)
-    waiting: tuple[dict[float, object], dict[float, object]] = ({}, {})
+    pairer = StampPairer(slop_s, history=16, streams=IMAGE_STREAMS)
     with Reader(Path(bag)) as reader:
-        connections = [c for c in reader.connections if c.topic in topics]
-        missing = set(topics) - {c.topic for c in connections}
+        connections = [c for c in reader.connections if c.topic in streams]
+        missing = set(streams) - {c.topic for c in connections}
         if missing:
             raise ValueError(f'{bag} has no {", ".join(sorted(missing))}; it has '
                              f'{", ".join(sorted(c.topic for c in reader.connections))}')
         for conn in connections:
             ensure_type(store, conn.msgtype)
         for conn, _, raw in reader.messages(connections=connections):
-            side = topics[conn.topic]
             msg = store.deserialize_cdr(raw, conn.msgtype)
-            stamp = _stamp_s(msg)
-            others = waiting[1 - side]
-            match = min(others, key=lambda t: abs(t - stamp), default=None)
-            if match is None or abs(match - stamp) > slop_s:
-                waiting[side][stamp] = msg
-                while len(waiting[side]) > 16:
-                    waiting[side].pop(next(iter(waiting[side])))
-                continue
-            other = others.pop(match)
-            left, right = (msg, other) if side == 0 else (other, msg)
-            yield (_stamp_s(left), to_rgb(image_to_numpy(left), left.encoding),
-                   to_rgb(image_to_numpy(right), right.encoding))
+            pairer.add(streams[conn.topic], seconds_from_stamp(msg.header.stamp), msg)
+            pair = pairer.take(timeout=0)  # taken at once, so none is replaced unseen
+            if pair is not None:
+                yield (pair.stamp, to_rgb(image_to_numpy(pair.left), pair.left.encoding),
+                       to_rgb(image_to_numpy(pair.right), pair.right.encoding))
 
 
 def write_pairs(pairs: list[tuple[float, np.ndarray, np.ndarray]], out: str | Path) -> Path:
