@@ -90,6 +90,22 @@ def test_model_backend_runs_a_checkpoint_and_refuses_mismatched_sizes(tmp_path):
             DepthEstimator('model', weights=path, device='cuda')
 
 
+def test_bf16_agrees_with_fp32_and_a_bad_precision_is_refused(tmp_path):
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path / 'm.safetensors', StereoAdapter(tiny_config()))
+    left, right = shifted_pair(4, h=40, w=60)
+    fp32 = DepthEstimator('model', weights=path, iterations=2, max_disparity=64, precision='fp32')
+    bf16 = DepthEstimator('model', weights=path, iterations=2, max_disparity=64, precision='bf16')
+
+    a, b = fp32.disparity(left, right)[0], bf16.disparity(left, right)[0]
+
+    assert (fp32.precision, bf16.precision) == ('fp32', 'bf16') and b.dtype == np.float32
+    assert np.nanmedian(np.abs(a - b)) < 0.1 and not np.array_equal(a, b)  # bf16 really ran, and stays close
+    assert DepthEstimator('model', weights=path).precision in ('fp32', 'bf16')
+    with pytest.raises(ValueError, match='precision'):
+        DepthEstimator('model', weights=path, precision='fp16')
+
+
 def test_shipped_weights_load_and_run_on_cpu():
     from groundfm.depth.estimator import default_weights_path
 

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (the torch convention)
 
 from groundfm.depth.config import EncoderConfig, LoRAConfig, StereoAdapterConfig
-from groundfm.depth.model import CorrPyramid, StereoAdapter, convex_upsample
+from groundfm.depth.model import CorrPyramid, StereoAdapter, convex_upsample, zncc_descriptors
 
 
 def tiny_config(**overrides) -> StereoAdapterConfig:
@@ -98,8 +98,39 @@ def test_merging_lora_keeps_the_output():
     assert torch.allclose(before, after, atol=1e-3)
 
 
+def test_zncc_descriptors_ignore_gain_and_offset_and_find_a_shift():
+    torch.manual_seed(0)
+    texture = torch.rand(1, 3, 32, 80) * 255
+    shift = 8  # two 1/4-grid cells
+    left, right = texture[..., :64], texture[..., shift:shift + 64]  # left x matches right x - shift
+    right = 0.5 * right + 40.0  # another exposure
+
+    a, b = zncc_descriptors(torch.cat([left, right]), 16, 2.0).split(1)
+
+    assert a.shape == (1, 64, 8, 16)
+    assert torch.allclose(a.norm(dim=1), torch.ones(1, 8, 16), atol=1e-3)
+    same = (a[..., 5:12] * b[..., 3:10]).sum(dim=1)  # cells whose windows and blur stay inside both images
+    assert torch.allclose(same, torch.ones_like(same), atol=2e-3)
+    scores = torch.einsum('bchx,bchy->bhxy', a, b)[0, :, 6:, :]  # left cells whose match lies inside
+    assert (scores.argmax(dim=-1) == torch.arange(6, 16) - 2).float().mean() > 0.9
+
+
+def test_zncc_cost_widens_the_motion_encoder_and_changes_the_estimate():
+    torch.manual_seed(0)
+    plain = StereoAdapter(tiny_config()).eval()
+    with_zncc = StereoAdapter(tiny_config(zncc_window=16)).eval()
+    left, right = torch.rand(1, 3, 32, 48) * 255, torch.rand(1, 3, 32, 48) * 255
+
+    assert plain.update.motion.corr[0].in_channels * 2 == with_zncc.update.motion.corr[0].in_channels
+    with torch.no_grad():
+        out = with_zncc(left, right, iterations=2)['disparity']
+    assert out.shape == (1, 1, 32, 48) and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match='zncc_window'):
+        tiny_config(zncc_window=6)
+
+
 def test_config_round_trips_and_names_bad_fields():
-    cfg = tiny_config(iterations=5)
+    cfg = tiny_config(iterations=5, zncc_window=12)
 
     assert StereoAdapterConfig.from_json(cfg.to_json()) == cfg
     with pytest.raises(ValueError, match='heads'):

@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--views', type=int, default=6, help='held-out sim views per house seed')
     parser.add_argument('--repeats', type=int, default=5, help='timed runs per pair for ms')
     parser.add_argument('--threads', type=int, default=2, help='CPU threads for torch and OpenCV')
+    parser.add_argument('--precision', default='auto', choices=('auto', 'fp32', 'bf16'),
+                        help="the model's arithmetic (auto: bf16 on CPUs with native bf16, else fp32)")
     parser.add_argument('--sgbm-only', action='store_true', help='skip the model (no weights needed)')
 
 
@@ -126,8 +128,9 @@ def run(args: argparse.Namespace) -> Results:
     cv2.setNumThreads(args.threads)
     methods: dict[str, DepthEstimator] = {}
     if not args.sgbm_only:
-        methods[THIS_PROJECT] = DepthEstimator('model', args.weights or None, args.iterations, 192, args.threads)
-        print(f'model: {methods[THIS_PROJECT].weights}', flush=True)
+        methods[THIS_PROJECT] = DepthEstimator('model', args.weights or None, args.iterations, 192, args.threads,
+                                               precision=args.precision)
+        print(f'model: {methods[THIS_PROJECT].weights} in {methods[THIS_PROJECT].precision}', flush=True)
     results: Results = {}
     for size, name in (('half', 'motorcycle_370x250'), ('full', 'motorcycle_741x500')):
         left, right, gt, ndisp = motorcycle(size)

@@ -52,14 +52,16 @@ def load_state_dict_strict(model: torch.nn.Module, tensors: dict[str, torch.Tens
     model.load_state_dict(tensors, strict=True)
 
 
+def read_tensors(path: str | os.PathLike, device: str = 'cpu') -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file by name."""
+    with safe_open(str(path), framework='pt', device=device) as f:
+        return {name: f.get_tensor(name) for name in f.keys()}
+
+
 def load_checkpoint(path: str | os.PathLike, cfg: StereoAdapterConfig | None = None,
                     device: str = 'cpu') -> StereoAdapter:
     """Build a StereoAdapter from the checkpoint's config (or `cfg`, which must then fit) and load its weights."""
     stored_cfg, _ = read_metadata(path)
     model = StereoAdapter(cfg or stored_cfg)
-    tensors = {}
-    with safe_open(str(path), framework='pt', device=device) as f:
-        for name in f.keys():
-            tensors[name] = f.get_tensor(name)
-    load_state_dict_strict(model, tensors, str(path))
+    load_state_dict_strict(model, read_tensors(path, device), str(path))
     return model.to(device).eval()

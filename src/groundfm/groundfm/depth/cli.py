@@ -28,6 +28,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument('--iterations', type=int, default=None, help='refinement iterations (model backend)')
     parser.add_argument('--threads', type=int, default=0, help='CPU threads (0 = library default)')
     parser.add_argument('--device', default='cpu', help="model backend's torch device: cpu, cuda[:N] or auto")
+    parser.add_argument('--precision', default='auto', choices=('auto', 'fp32', 'bf16'),
+                        help="model backend's arithmetic (auto: bf16 on CPUs with native bf16, else fp32)")
     parser.set_defaults(func=run)
     return parser
 
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         estimator = DepthEstimator(args.backend, args.weights or None, args.iterations, args.max_disp,
-                                   args.threads or None, args.device)
+                                   args.threads or None, args.device, args.precision)
         result = estimator.estimate(left, right)
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)

@@ -55,6 +55,8 @@ class StereoAdapterConfig:
     corr_radius: int = 4  # lookup radius per level [feature px]
     hidden_dims: tuple[int, int, int] = (32, 48, 48)  # ConvGRU widths at 1/4, 1/8, 1/16
     iterations: int = 8  # refinement iterations at run time (training may use more)
+    zncc_window: int = 0  # side [input px] of a fixed grey-level ZNCC cost beside the learned one (0: none)
+    zncc_sigma: float = 2.0  # Gaussian blur [input px] of the grey image before the ZNCC windows
 
     def __post_init__(self) -> None:
         if self.max_disparity < 4:
@@ -63,6 +65,8 @@ class StereoAdapterConfig:
             raise ValueError(f'corr_levels and corr_radius must be >= 1, got {self.corr_levels}, {self.corr_radius}')
         if self.iterations < 0:
             raise ValueError(f'iterations must be >= 0, got {self.iterations}')
+        if self.zncc_window and (self.zncc_window < 8 or self.zncc_window % 4):
+            raise ValueError(f'zncc_window must be 0 or a multiple of 4 >= 8, got {self.zncc_window}')
 
     def to_json(self) -> str:
         """The config as a JSON string (checkpoint metadata)."""
@@ -115,4 +119,6 @@ DEPTH_PARAMETERS = (
     ParamSpec('pair_slop_s', 0.005, 'Largest left/right stamp difference paired as one frame [s]', 0.0, 1.0),
     ParamSpec('threads', 2, 'torch / OpenCV threads used by the worker', 1, 64, read_only=True),
     ParamSpec('device', 'cpu', "torch device of the model backend: 'cpu', 'cuda[:N]' or 'auto'", read_only=True),
+    ParamSpec('precision', 'auto', "model backend arithmetic: 'bf16', 'fp32' or 'auto' (bf16 on CPUs with native bf16)",
+              choices=('auto', 'fp32', 'bf16'), read_only=True),
 )

@@ -13,6 +13,7 @@ import numpy as np
 from groundfm.depth.config import DEFAULT_WEIGHTS
 
 BACKENDS = ('model', 'sgbm')
+PRECISIONS = ('auto', 'fp32', 'bf16')
 
 
 @dataclass
@@ -89,14 +90,31 @@ def model_device(name: str):
     return device
 
 
+def model_precision(name: str, device) -> str:
+    """'fp32' or 'bf16' for the model backend: 'auto' is bf16 on a CPU with native bf16 (AVX512-BF16 or AMX) and
+    fp32 elsewhere (emulated bf16 is slower; CUDA bf16 is untested here). ValueError for an unknown name."""
+    import torch
+
+    if name not in PRECISIONS:
+        raise ValueError(f'precision must be one of {", ".join(PRECISIONS)}, got {name!r}')
+    if name != 'auto':
+        return name
+    native = device.type == 'cpu' and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    return 'bf16' if native else 'fp32'
+
+
 class DepthEstimator:
     """Pick a backend once; then `estimate(left, right, fx, baseline)` per rectified pair."""
 
     def __init__(self, backend: str = 'model', weights: str | Path | None = None, iterations: int | None = None,
-                 max_disparity: int = 96, threads: int | None = None, device: str = 'cpu') -> None:
+                 max_disparity: int = 96, threads: int | None = None, device: str = 'cpu',
+                 precision: str = 'auto') -> None:
         if backend not in BACKENDS:
             raise ValueError(f'backend must be one of {", ".join(BACKENDS)}, got {backend!r}')
+        if precision not in PRECISIONS:
+            raise ValueError(f'precision must be one of {", ".join(PRECISIONS)}, got {precision!r}')
         self.backend, self.iterations, self.max_disparity = backend, iterations, max_disparity
+        self.precision: str | None = None  # the model backend's: 'fp32' or 'bf16'
         self.weights: Path | None = None
         if threads:
             import cv2
@@ -118,7 +136,8 @@ class DepthEstimator:
                 raise ValueError(f'no StereoAdapter weights: pass weights=PATH or install models/{DEFAULT_WEIGHTS}')
             self.weights = path
             self._device = model_device(device)
-            self._model = load_checkpoint(path, device=str(self._device))
+            self.precision = model_precision(precision, self._device)
+            self._model = load_checkpoint(path, device=str(self._device)).to(memory_format=torch.channels_last)
             if iterations is not None and iterations < 0:
                 raise ValueError(f'iterations must be >= 0, got {iterations}')
 
@@ -132,13 +151,14 @@ class DepthEstimator:
             return self._sgbm(left, right)
         import torch
 
-        with torch.inference_mode():
-            def to_t(a: np.ndarray) -> torch.Tensor:
-                return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].to(self._device).float()
+        def to_t(a: np.ndarray) -> torch.Tensor:  # (h, w, 3) uint8 -> (1, 3, h, w) float, channels last (faster convs)
+            return torch.from_numpy(np.ascontiguousarray(a)).to(self._device)[None].permute(0, 3, 1, 2).float()
 
+        with torch.inference_mode(), torch.autocast(self._device.type, torch.bfloat16,
+                                                    enabled=self.precision == 'bf16'):
             out = self._model(to_t(left), to_t(right), iterations=self.iterations)
-        disparity = out['disparity'][0, 0].cpu().numpy().astype(np.float32)
-        confidence = out['confidence'][0, 0].cpu().numpy().astype(np.float32)
+        disparity = np.ascontiguousarray(out['disparity'][0, 0].float().cpu().numpy())
+        confidence = np.ascontiguousarray(out['confidence'][0, 0].float().cpu().numpy())
         invalid = invalid_disparity(disparity, self.max_disparity)
         disparity[invalid] = np.nan
         confidence[invalid] = 0.0

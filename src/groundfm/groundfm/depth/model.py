@@ -31,12 +31,13 @@ PAD_MULTIPLE = 16  # the encoder's token size
 class CorrPyramid:
     """1-D all-pairs correlation of left/right features and its x-pooled pyramid; lookup around x - d."""
 
-    def __init__(self, left: Tensor, right: Tensor, levels: int, radius: int) -> None:
-        """left, right: (b, c, h, w) feature maps on the same grid."""
+    def __init__(self, left: Tensor, right: Tensor, levels: int, radius: int, scale: float | None = None) -> None:
+        """left, right: (b, c, h, w) feature maps on the same grid; dot products times scale (1 / sqrt(c))."""
         if left.shape != right.shape:
             raise ValueError(f'left {tuple(left.shape)} != right {tuple(right.shape)}')
         b, c, h, w = left.shape
-        corr = torch.einsum('bchx,bchy->bhxy', left, right) / math.sqrt(c)  # b h w(left) w(right)
+        scale = 1 / math.sqrt(c) if scale is None else scale
+        corr = torch.einsum('bchx,bchy->bhxy', left, right) * scale  # b h w(left) w(right)
         corr = corr.reshape(b * h * w, 1, w)
         self.shape, self.radius = (b, h, w), radius
         self.volume = corr  # (b h w, 1, w): level 0, kept for the training loss on matching
@@ -71,6 +72,32 @@ def _linear_sample(values: Tensor, coords: Tensor) -> Tensor:
         gathered = torch.gather(values, 1, xi.clamp(0, w - 1))
         out = out + gathered * weight * inside
     return out
+
+
+def zncc_descriptors(images: Tensor, window: int, sigma: float) -> Tensor:
+    """RGB (n, 3, h, w) in [0, 255], h and w multiples of 4 -> (n, (window/2)^2, h/4, w/4) ZNCC descriptors.
+
+    The grey image is blurred by sigma and halved; the window x window [input px] patch around each 1/4-grid cell,
+    sampled every 2 px, is flattened, its mean removed and its norm set to 1, so the dot product of a left and a
+    right descriptor is their ZNCC: invariant to gain and offset, learned from no data. (Damping low-contrast
+    windows towards 0 made the winner-take-all match on the validation sets worse, so there is none.)
+    """
+    grey = (images * images.new_tensor((0.299, 0.587, 0.114)).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
+    if sigma > 0:
+        radius = max(1, math.ceil(3 * sigma))
+        x = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
+        kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+        kernel = kernel / kernel.sum()
+        grey = F.pad(grey, (radius, radius, radius, radius), mode='replicate')
+        grey = F.conv2d(F.conv2d(grey, kernel.view(1, 1, 1, -1)), kernel.view(1, 1, -1, 1))
+    half = F.avg_pool2d(grey, 2)
+    n, _, h, w = half.shape
+    side = window // 2
+    pad = (side - 2) // 2
+    half = F.pad(half, (pad, pad, pad, pad), mode='replicate')  # zeros would not be gain and offset invariant
+    patches = F.unfold(half, side, stride=2).view(n, side * side, h // 2, w // 2)
+    patches = patches - patches.mean(dim=1, keepdim=True)
+    return patches / (patches.norm(dim=1, keepdim=True) + 1e-2)
 
 
 def convex_upsample(disparity: Tensor, mask: Tensor, factor: int) -> Tensor:
@@ -131,7 +158,7 @@ class MultiScaleUpdate(nn.Module):
     def __init__(self, cfg: StereoAdapterConfig) -> None:
         super().__init__()
         h4, h8, h16 = cfg.hidden_dims
-        corr_channels = cfg.corr_levels * (2 * cfg.corr_radius + 1)
+        corr_channels = cfg.corr_levels * (2 * cfg.corr_radius + 1) * (2 if cfg.zncc_window else 1)
         self.motion = MotionEncoder(corr_channels, h4)
         self.gru4 = ConvGRU(h4, h4 + h8)
         self.gru8 = ConvGRU(h8, h4 + h16)
@@ -196,6 +223,10 @@ class StereoAdapter(nn.Module):
         f4, f8, f16 = self.encoder(self.normalize(images))
         match = self.match(f4)
         corr = CorrPyramid(match[:b], match[b:], self.cfg.corr_levels, self.cfg.corr_radius)
+        lookups = [corr]
+        if self.cfg.zncc_window:
+            zncc = zncc_descriptors(images, self.cfg.zncc_window, self.cfg.zncc_sigma)
+            lookups.append(CorrPyramid(zncc[:b], zncc[b:], self.cfg.corr_levels, self.cfg.corr_radius, scale=1.0))
 
         net, ctx = [], []
         for feat, head, hd in zip((f4[:b], f8[:b], f16[:b]), self.context, self.cfg.hidden_dims, strict=True):
@@ -211,7 +242,8 @@ class StereoAdapter(nn.Module):
         up = sequence[0]
         for i in range(iterations):
             disparity = disparity.detach()
-            net, delta = self.update(net, ctx, corr(disparity), disparity)
+            samples = torch.cat([lookup(disparity) for lookup in lookups], dim=1)  # learned, then ZNCC
+            net, delta = self.update(net, ctx, samples, disparity)
             disparity = disparity + delta
             if return_sequence or i == iterations - 1:
                 up = convex_upsample(disparity, 0.25 * self.update.mask_head(net[0]), DOWNSAMPLE)

@@ -73,9 +73,10 @@ class DepthNode(Node):
         super().__init__('depth')
         self.values = values = declare_parameters(self, DEPTH_PARAMETERS)
         self._estimator = DepthEstimator(values['backend'], values['weights'] or None, values['iterations'],
-                                         values['max_disparity'], values['threads'], values['device'])
+                                         values['max_disparity'], values['threads'], values['device'],
+                                         values['precision'])
         source = f' ({self._estimator.weights})' if self._estimator.weights else ''
-        device = f' on {values["device"]}' if values['backend'] == 'model' else ''
+        device = f' on {values["device"]} in {self._estimator.precision}' if values['backend'] == 'model' else ''
         self.get_logger().info(f'backend {values["backend"]}{source}{device}, iterations {values["iterations"]}, '
                                f'max disparity {values["max_disparity"]} px')
         self._pub_depth = self.create_publisher(Image, 'depth/image', qos.SENSOR)

@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--sim-cache', default='runs/depth_sim_val.npz')
     p.add_argument('--motorcycle', action='store_true', help='also the benchmark pair (report only)')
     p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--precision', default='fp32', choices=('auto', 'fp32', 'bf16'))
     p.add_argument('--log', default='runs/depth_quick_eval.jsonl')
     args = p.parse_args(argv)
     from groundfm.depth.estimator import DepthEstimator
@@ -76,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         sets['motorcycle_370x250'] = [(left, right, gt)]
     for weights in args.weights:
         for iterations in args.iterations:
-            estimator = DepthEstimator('model', weights, iterations, max_disparity=192, threads=args.threads)
+            estimator = DepthEstimator('model', weights, iterations, max_disparity=192, threads=args.threads,
+                                       precision=args.precision)
             record = {'weights': weights, 'iterations': iterations,
                       **{name: evaluate(estimator, pairs) for name, pairs in sets.items()}}
             print(json.dumps(record), flush=True)

@@ -15,6 +15,7 @@ merged into the weights at the end. Metrics go to OUT/metrics.jsonl; checkpoints
 """
 
 import argparse
+import dataclasses
 import itertools
 import json
 import math
@@ -26,7 +27,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from groundfm.depth.checkpoint import load_checkpoint, save_checkpoint
+from groundfm.depth.checkpoint import (
+    load_checkpoint,
+    load_state_dict_strict,
+    read_metadata,
+    read_tensors,
+    save_checkpoint,
+)
 from groundfm.depth.config import EncoderConfig, StereoAdapterConfig
 from groundfm.depth.estimator import model_device
 from groundfm.depth.lora import lora_parameters
@@ -73,6 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--time-budget-min', type=float, default=0.0, help='stop (and save) after this many minutes')
     p.add_argument('--save-every', type=int, default=250)
     p.add_argument('--log-every', type=int, default=10)
+    p.add_argument('--zncc-window', type=int, default=None,
+                   help='pretrain: switch the fixed ZNCC cost on (window side, px) or off (0); with --init the '
+                        'motion encoder grows zero weights for it, so training starts from what --init computes')
     p.add_argument('--embed-dim', type=int, default=EncoderConfig().embed_dim)
     p.add_argument('--depth', type=int, default=EncoderConfig().depth)
     return p.parse_args(argv)
@@ -177,9 +187,12 @@ def pretrain(args: argparse.Namespace, log: MetricLog, device: torch.device) -> 
     """Stage a: supervised on synthetic pairs with exact disparity."""
     rng = np.random.default_rng(args.seed)
     if args.init:
-        model = load_checkpoint(args.init, device=str(device))
+        cfg, _ = read_metadata(args.init)
+        if args.zncc_window is not None:
+            cfg = dataclasses.replace(cfg, zncc_window=args.zncc_window)
+        model = load_grown(args.init, cfg, device)
     else:
-        cfg = StereoAdapterConfig(max_disparity=args.max_disparity,
+        cfg = StereoAdapterConfig(max_disparity=args.max_disparity, zncc_window=args.zncc_window or 0,
                                   encoder=EncoderConfig(embed_dim=args.embed_dim, depth=args.depth,
                                                         out_indices=(args.depth // 2 - 1, args.depth - 1)))
         model = StereoAdapter(cfg).to(device)
@@ -195,6 +208,27 @@ def pretrain(args: argparse.Namespace, log: MetricLog, device: torch.device) -> 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(args))
     _loop(args, log, model, opt, sched, lambda: _pretrain_step(args, model, next(batches)))
     return model
+
+
+def load_grown(path: str, cfg: StereoAdapterConfig, device: torch.device) -> StereoAdapter:
+    """A model of cfg started from a checkpoint whose tensors are the same or smaller in every dimension.
+
+    A tensor that grew (the motion encoder's first conv when the ZNCC cost is switched on) keeps the stored values
+    in its leading slice and zeros elsewhere, so the grown model computes exactly what the stored one did.
+    """
+    model = StereoAdapter(cfg)
+    expected = model.state_dict()
+    tensors = read_tensors(path)
+    for name, old in tensors.items():
+        new = expected.get(name)
+        if new is None or new.shape == old.shape or new.ndim != old.ndim or any(
+                n < o for n, o in zip(new.shape, old.shape, strict=True)):
+            continue  # equal, or left for load_state_dict_strict to name
+        grown = torch.zeros_like(new)
+        grown[tuple(slice(0, o) for o in old.shape)] = old
+        tensors[name] = grown
+    load_state_dict_strict(model, tensors, path)
+    return model.to(device)
 
 
 def _schedule(args: argparse.Namespace):
