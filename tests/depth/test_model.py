@@ -113,6 +113,8 @@ def test_zncc_descriptors_ignore_gain_and_offset_and_find_a_shift():
     assert torch.allclose(same, torch.ones_like(same), atol=2e-3)
     scores = torch.einsum('bchx,bchy->bhxy', a, b)[0, :, 6:, :]  # left cells whose match lies inside
     assert (scores.argmax(dim=-1) == torch.arange(6, 16) - 2).float().mean() > 0.9
+    with torch.autocast('cpu', torch.bfloat16):  # the bf16 inference path keeps these in fp32
+        assert zncc_descriptors(left, 16, 2.0).dtype == torch.float32
 
 
 def test_zncc_cost_widens_the_motion_encoder_and_changes_the_estimate():

@@ -82,22 +82,24 @@ def zncc_descriptors(images: Tensor, window: int, sigma: float) -> Tensor:
     right descriptor is their ZNCC: invariant to gain and offset, learned from no data. (Damping low-contrast
     windows towards 0 made the winner-take-all match on the validation sets worse, so there is none.)
     """
-    grey = (images * images.new_tensor((0.299, 0.587, 0.114)).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
-    if sigma > 0:
-        radius = max(1, math.ceil(3 * sigma))
-        x = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
-        kernel = torch.exp(-0.5 * (x / sigma) ** 2)
-        kernel = kernel / kernel.sum()
-        grey = F.pad(grey, (radius, radius, radius, radius), mode='replicate')
-        grey = F.conv2d(F.conv2d(grey, kernel.view(1, 1, 1, -1)), kernel.view(1, 1, -1, 1))
-    half = F.avg_pool2d(grey, 2)
-    n, _, h, w = half.shape
-    side = window // 2
-    pad = (side - 2) // 2
-    half = F.pad(half, (pad, pad, pad, pad), mode='replicate')  # zeros would not be gain and offset invariant
-    patches = F.unfold(half, side, stride=2).view(n, side * side, h // 2, w // 2)
-    patches = patches - patches.mean(dim=1, keepdim=True)
-    return patches / (patches.norm(dim=1, keepdim=True) + 1e-2)
+    with torch.autocast(images.device.type, enabled=False):  # fp32 even under bf16: low contrast needs it
+        luma = torch.tensor((0.299, 0.587, 0.114), device=images.device).view(1, 3, 1, 1)
+        grey = (images.float() * luma).sum(dim=1, keepdim=True)
+        if sigma > 0:
+            radius = max(1, math.ceil(3 * sigma))
+            x = torch.arange(-radius, radius + 1, device=images.device, dtype=torch.float32)
+            kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+            kernel = kernel / kernel.sum()
+            grey = F.pad(grey, (radius, radius, radius, radius), mode='replicate')
+            grey = F.conv2d(F.conv2d(grey, kernel.view(1, 1, 1, -1)), kernel.view(1, 1, -1, 1))
+        half = F.avg_pool2d(grey, 2)
+        n, _, h, w = half.shape
+        side = window // 2
+        pad = (side - 2) // 2
+        half = F.pad(half, (pad, pad, pad, pad), mode='replicate')  # zeros would not be gain and offset invariant
+        patches = F.unfold(half, side, stride=2).view(n, side * side, h // 2, w // 2)
+        patches = patches - patches.mean(dim=1, keepdim=True)
+        return patches / (patches.norm(dim=1, keepdim=True) + 1e-2)
 
 
 def convex_upsample(disparity: Tensor, mask: Tensor, factor: int) -> Tensor:
