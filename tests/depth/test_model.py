@@ -117,13 +117,14 @@ def test_zncc_descriptors_ignore_gain_and_offset_and_find_a_shift():
         assert zncc_descriptors(left, 16, 2.0).dtype == torch.float32
 
 
-def test_zncc_cost_widens_the_motion_encoder_and_changes_the_estimate():
+def test_zncc_cost_gets_its_own_motion_conv():
     torch.manual_seed(0)
     plain = StereoAdapter(tiny_config()).eval()
     with_zncc = StereoAdapter(tiny_config(zncc_window=16)).eval()
     left, right = torch.rand(1, 3, 32, 48) * 255, torch.rand(1, 3, 32, 48) * 255
 
-    assert plain.update.motion.corr[0].in_channels * 2 == with_zncc.update.motion.corr[0].in_channels
+    assert plain.update.motion.zncc is None
+    assert with_zncc.update.motion.zncc.in_channels == with_zncc.update.motion.corr[0].in_channels
     with torch.no_grad():
         out = with_zncc(left, right, iterations=2)['disparity']
     assert out.shape == (1, 1, 32, 48) and torch.isfinite(out).all()

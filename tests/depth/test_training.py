@@ -252,20 +252,19 @@ def test_switching_the_zncc_cost_on_starts_from_what_the_checkpoint_computes(tmp
 
     from groundfm.depth.checkpoint import save_checkpoint
     from groundfm.depth.model import StereoAdapter
-    from groundfm_training.depth.train import load_grown
+    from groundfm_training.depth.train import load_with_new_modules
 
     torch.manual_seed(0)
     plain = StereoAdapter(tiny_config()).eval()
     path = save_checkpoint(tmp_path / 'plain.safetensors', plain)
-    grown = load_grown(str(path), dataclasses.replace(plain.cfg, zncc_window=16), torch.device('cpu')).eval()
+    grown, new = load_with_new_modules(str(path), dataclasses.replace(plain.cfg, zncc_window=16), torch.device('cpu'))
     left, right = torch.rand(1, 3, 32, 48) * 255, torch.rand(1, 3, 32, 48) * 255
 
     with torch.no_grad():
-        before, after = plain(left, right, iterations=3)['disparity'], grown(left, right, iterations=3)['disparity']
+        before = plain(left, right, iterations=3)['disparity']
+        after = grown.eval()(left, right, iterations=3)['disparity']
 
     assert torch.equal(before, after)
-    weight = grown.update.motion.corr[0].weight
-    assert weight.shape[1] == 2 * plain.update.motion.corr[0].weight.shape[1]
-    assert torch.count_nonzero(weight[:, weight.shape[1] // 2:]) == 0
+    assert new == {'update.motion.zncc.weight'} and torch.count_nonzero(grown.update.motion.zncc.weight) == 0
     with pytest.raises(ValueError, match='mismatched'):
-        load_grown(str(path), dataclasses.replace(plain.cfg, hidden_dims=(8, 8, 8)), torch.device('cpu'))
+        load_with_new_modules(str(path), dataclasses.replace(plain.cfg, hidden_dims=(8, 8, 8)), torch.device('cpu'))

@@ -131,19 +131,28 @@ class ConvGRU(nn.Module):
 
 
 class MotionEncoder(nn.Module):
-    """Correlation samples + current disparity -> motion features (the last channel is the disparity itself)."""
+    """Correlation samples + current disparity -> motion features (the last channel is the disparity itself).
 
-    def __init__(self, corr_channels: int, out: int) -> None:
+    With zncc_channels, ZNCC samples enter through their own 1x1 conv (no bias), added to the learned correlation's
+    before its ReLU: the same as one conv over both, but a checkpoint without it loads with that conv at zero.
+    """
+
+    def __init__(self, corr_channels: int, out: int, zncc_channels: int = 0) -> None:
         super().__init__()
         self.corr = nn.Sequential(nn.Conv2d(corr_channels, 64, 1), nn.ReLU(inplace=True),
                                   nn.Conv2d(64, 48, 3, padding=1), nn.ReLU(inplace=True))
+        self.zncc = nn.Conv2d(zncc_channels, 64, 1, bias=False) if zncc_channels else None
         self.disp = nn.Sequential(nn.Conv2d(1, 32, 7, padding=3), nn.ReLU(inplace=True),
                                   nn.Conv2d(32, 16, 3, padding=1), nn.ReLU(inplace=True))
         self.out = nn.Sequential(nn.Conv2d(64, out - 1, 3, padding=1), nn.ReLU(inplace=True))
 
-    def forward(self, corr: Tensor, disparity: Tensor) -> Tensor:
-        """corr (b, k, h, w), disparity (b, 1, h, w) -> (b, out, h, w)."""
-        return torch.cat([self.out(torch.cat([self.corr(corr), self.disp(disparity)], dim=1)), disparity], dim=1)
+    def forward(self, corr: Tensor, disparity: Tensor, zncc: Tensor | None = None) -> Tensor:
+        """corr (b, k, h, w), disparity (b, 1, h, w), zncc (b, k, h, w) when configured -> (b, out, h, w)."""
+        x = self.corr[0](corr)
+        if self.zncc is not None:
+            x = x + self.zncc(zncc)
+        x = self.corr[1:](x)
+        return torch.cat([self.out(torch.cat([x, self.disp(disparity)], dim=1)), disparity], dim=1)
 
 
 def _pool2(x: Tensor) -> Tensor:
@@ -160,8 +169,8 @@ class MultiScaleUpdate(nn.Module):
     def __init__(self, cfg: StereoAdapterConfig) -> None:
         super().__init__()
         h4, h8, h16 = cfg.hidden_dims
-        corr_channels = cfg.corr_levels * (2 * cfg.corr_radius + 1) * (2 if cfg.zncc_window else 1)
-        self.motion = MotionEncoder(corr_channels, h4)
+        corr_channels = cfg.corr_levels * (2 * cfg.corr_radius + 1)
+        self.motion = MotionEncoder(corr_channels, h4, corr_channels if cfg.zncc_window else 0)
         self.gru4 = ConvGRU(h4, h4 + h8)
         self.gru8 = ConvGRU(h8, h4 + h16)
         self.gru16 = ConvGRU(h16, h8)
@@ -173,12 +182,15 @@ class MultiScaleUpdate(nn.Module):
                                        nn.Conv2d(32, 1, 1))
 
     def forward(self, net: list[Tensor], ctx: list[tuple[Tensor, Tensor, Tensor]], corr: Tensor,
-                disparity: Tensor) -> tuple[list[Tensor], Tensor]:
-        """One iteration: hidden states [1/4, 1/8, 1/16] -> new states and the disparity update (b, 1, h4, w4)."""
+                disparity: Tensor, zncc: Tensor | None = None) -> tuple[list[Tensor], Tensor]:
+        """One iteration: hidden states [1/4, 1/8, 1/16] -> new states and the disparity update (b, 1, h4, w4).
+
+        corr and zncc are the learned and the fixed pyramid's samples around the current disparity.
+        """
         n4, n8, n16 = net
         n16 = self.gru16(n16, ctx[2], _pool2(n8))
         n8 = self.gru8(n8, ctx[1], _pool2(n4), _resize_to(n16, n8))
-        n4 = self.gru4(n4, ctx[0], self.motion(corr, disparity), _resize_to(n8, n4))
+        n4 = self.gru4(n4, ctx[0], self.motion(corr, disparity, zncc), _resize_to(n8, n4))
         return [n4, n8, n16], self.disp_head(n4)
 
 
@@ -225,10 +237,10 @@ class StereoAdapter(nn.Module):
         f4, f8, f16 = self.encoder(self.normalize(images))
         match = self.match(f4)
         corr = CorrPyramid(match[:b], match[b:], self.cfg.corr_levels, self.cfg.corr_radius)
-        lookups = [corr]
+        zncc = None
         if self.cfg.zncc_window:
-            zncc = zncc_descriptors(images, self.cfg.zncc_window, self.cfg.zncc_sigma)
-            lookups.append(CorrPyramid(zncc[:b], zncc[b:], self.cfg.corr_levels, self.cfg.corr_radius, scale=1.0))
+            desc = zncc_descriptors(images, self.cfg.zncc_window, self.cfg.zncc_sigma)
+            zncc = CorrPyramid(desc[:b], desc[b:], self.cfg.corr_levels, self.cfg.corr_radius, scale=1.0)
 
         net, ctx = [], []
         for feat, head, hd in zip((f4[:b], f8[:b], f16[:b]), self.context, self.cfg.hidden_dims, strict=True):
@@ -244,8 +256,8 @@ class StereoAdapter(nn.Module):
         up = sequence[0]
         for i in range(iterations):
             disparity = disparity.detach()
-            samples = torch.cat([lookup(disparity) for lookup in lookups], dim=1)  # learned, then ZNCC
-            net, delta = self.update(net, ctx, samples, disparity)
+            fixed = zncc(disparity) if zncc is not None else None
+            net, delta = self.update(net, ctx, corr(disparity), disparity, fixed)
             disparity = disparity + delta
             if return_sequence or i == iterations - 1:
                 up = convex_upsample(disparity, 0.25 * self.update.mask_head(net[0]), DOWNSAMPLE)

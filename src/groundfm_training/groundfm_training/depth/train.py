@@ -48,6 +48,8 @@ from groundfm_training.depth.data import (
 )
 from groundfm_training.depth.losses import correlation_loss, self_supervised_loss, sequence_loss
 
+NEW_MODULE_PREFIXES = ('update.motion.zncc.',)  # modules a checkpoint may lack; they start at zero
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options of both stages."""
@@ -82,7 +84,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--log-every', type=int, default=10)
     p.add_argument('--zncc-window', type=int, default=None,
                    help='pretrain: switch the fixed ZNCC cost on (window side, px) or off (0); with --init the '
-                        'motion encoder grows zero weights for it, so training starts from what --init computes')
+                        'ZNCC conv starts at zero, so training starts from what --init computes')
+    p.add_argument('--new-lr-scale', type=float, default=10.0,
+                   help='pretrain with --init: learning rate factor of modules the checkpoint lacks (start at zero)')
     p.add_argument('--embed-dim', type=int, default=EncoderConfig().embed_dim)
     p.add_argument('--depth', type=int, default=EncoderConfig().depth)
     return p.parse_args(argv)
@@ -190,45 +194,39 @@ def pretrain(args: argparse.Namespace, log: MetricLog, device: torch.device) -> 
         cfg, _ = read_metadata(args.init)
         if args.zncc_window is not None:
             cfg = dataclasses.replace(cfg, zncc_window=args.zncc_window)
-        model = load_grown(args.init, cfg, device)
+        model, new = load_with_new_modules(args.init, cfg, device)
     else:
         cfg = StereoAdapterConfig(max_disparity=args.max_disparity, zncc_window=args.zncc_window or 0,
                                   encoder=EncoderConfig(embed_dim=args.embed_dim, depth=args.depth,
                                                         out_indices=(args.depth // 2 - 1, args.depth - 1)))
-        model = StereoAdapter(cfg).to(device)
+        model, new = StereoAdapter(cfg).to(device), set()
     model.train()
     lora = set(map(id, lora_parameters(model)))
-    params = [p for p in model.parameters() if id(p) not in lora]  # adapters stay Delta W = 0 in stage a
+    params = [(name, p) for name, p in model.named_parameters() if id(p) not in lora]  # adapters: Delta W = 0
     for p in lora_parameters(model):
         p.requires_grad_(False)
+    groups = [{'params': [p for name, p in params if name not in new]},
+              {'params': [p for name, p in params if name in new], 'lr': args.lr * args.new_lr_scale}]
     batches = pretrain_batches(args, rng, device)
     first = next(batches)  # before the schedule: rendering a sim cache must not eat the time budget
     batches = itertools.chain([first], batches)
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-5)
+    opt = torch.optim.AdamW([g for g in groups if g['params']], lr=args.lr, weight_decay=1e-5)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(args))
     _loop(args, log, model, opt, sched, lambda: _pretrain_step(args, model, next(batches)))
     return model
 
 
-def load_grown(path: str, cfg: StereoAdapterConfig, device: torch.device) -> StereoAdapter:
-    """A model of cfg started from a checkpoint whose tensors are the same or smaller in every dimension.
-
-    A tensor that grew (the motion encoder's first conv when the ZNCC cost is switched on) keeps the stored values
-    in its leading slice and zeros elsewhere, so the grown model computes exactly what the stored one did.
+def load_with_new_modules(path: str, cfg: StereoAdapterConfig, device: torch.device) -> tuple[StereoAdapter, set[str]]:
+    """A model of cfg from a checkpoint of a config without some modules (the ZNCC conv when zncc_window is switched
+    on): those start at zero, so the model computes exactly what the stored one did. Returns it and the new tensors'
+    names; any other difference is a ValueError naming it.
     """
     model = StereoAdapter(cfg)
-    expected = model.state_dict()
     tensors = read_tensors(path)
-    for name, old in tensors.items():
-        new = expected.get(name)
-        if new is None or new.shape == old.shape or new.ndim != old.ndim or any(
-                n < o for n, o in zip(new.shape, old.shape, strict=True)):
-            continue  # equal, or left for load_state_dict_strict to name
-        grown = torch.zeros_like(new)
-        grown[tuple(slice(0, o) for o in old.shape)] = old
-        tensors[name] = grown
+    new = {name for name in model.state_dict() if name not in tensors and name.startswith(NEW_MODULE_PREFIXES)}
+    tensors.update({name: torch.zeros_like(model.state_dict()[name]) for name in new})
     load_state_dict_strict(model, tensors, path)
-    return model.to(device)
+    return model.to(device), new
 
 
 def _schedule(args: argparse.Namespace):
