@@ -83,8 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--save-every', type=int, default=250)
     p.add_argument('--log-every', type=int, default=10)
     p.add_argument('--zncc-window', type=int, default=None,
-                   help='pretrain: switch the fixed ZNCC cost on (window side, px) or off (0); with --init the '
-                        'ZNCC conv starts at zero, so training starts from what --init computes')
+                   help="pretrain: the fixed ZNCC cost's window side [px] (0: none); from an --init without it, its "
+                        'conv starts at zero, so training starts from what --init computes')
     p.add_argument('--new-lr-scale', type=float, default=10.0,
                    help='pretrain with --init: learning rate factor of modules the checkpoint lacks (start at zero)')
     p.add_argument('--embed-dim', type=int, default=EncoderConfig().embed_dim)
