@@ -92,7 +92,7 @@ def test_model_backend_runs_a_checkpoint_and_refuses_mismatched_sizes(tmp_path):
 
 def test_bf16_agrees_with_fp32_and_a_bad_precision_is_refused(tmp_path):
     torch.manual_seed(0)
-    path = save_checkpoint(tmp_path / 'm.safetensors', StereoAdapter(tiny_config()))
+    path = save_checkpoint(tmp_path / 'm.safetensors', StereoAdapter(tiny_config(zncc_window=8)))
     left, right = shifted_pair(4, h=40, w=60)
     fp32 = DepthEstimator('model', weights=path, iterations=2, max_disparity=64, precision='fp32')
     bf16 = DepthEstimator('model', weights=path, iterations=2, max_disparity=64, precision='bf16')
@@ -100,10 +100,24 @@ def test_bf16_agrees_with_fp32_and_a_bad_precision_is_refused(tmp_path):
     a, b = fp32.disparity(left, right)[0], bf16.disparity(left, right)[0]
 
     assert (fp32.precision, bf16.precision) == ('fp32', 'bf16') and b.dtype == np.float32
-    assert np.nanmedian(np.abs(a - b)) < 0.1 and not np.array_equal(a, b)  # bf16 really ran, and stays close
-    assert DepthEstimator('model', weights=path).precision in ('fp32', 'bf16')
+    assert np.nanmedian(np.abs(a - b)) < 0.1 and not np.array_equal(a, b, equal_nan=True)  # bf16 ran, stays close
     with pytest.raises(ValueError, match='precision'):
         DepthEstimator('model', weights=path, precision='fp16')
+    with pytest.raises(ValueError, match='precision'):
+        DepthEstimator('sgbm', precision='half')
+
+
+@pytest.mark.parametrize(('avx512_bf16', 'amx', 'expected'), [(True, False, 'bf16'), (False, True, 'bf16'),
+                                                              (False, False, 'fp32')])
+def test_auto_precision_follows_the_cpu(monkeypatch, avx512_bf16, amx, expected):
+    from groundfm.depth.estimator import model_precision
+
+    monkeypatch.setattr(torch.cpu, '_is_avx512_bf16_supported', lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, '_is_amx_tile_supported', lambda: amx, raising=False)
+
+    assert model_precision('auto', torch.device('cpu')) == expected
+    assert model_precision('auto', torch.device('cuda')) == 'fp32'
+    assert model_precision('bf16', torch.device('cpu')) == 'bf16'
 
 
 def test_shipped_weights_load_and_run_on_cpu():

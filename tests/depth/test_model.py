@@ -130,6 +130,8 @@ def test_zncc_cost_gets_its_own_motion_conv():
     assert out.shape == (1, 1, 32, 48) and torch.isfinite(out).all()
     with pytest.raises(ValueError, match='zncc_window'):
         tiny_config(zncc_window=6)
+    with pytest.raises(ValueError, match='window'):
+        zncc_descriptors(left, 10, 2.0)
 
 
 def test_config_round_trips_and_names_bad_fields():

@@ -266,5 +266,8 @@ def test_switching_the_zncc_cost_on_starts_from_what_the_checkpoint_computes(tmp
 
     assert torch.equal(before, after)
     assert new == {'update.motion.zncc.weight'} and torch.count_nonzero(grown.update.motion.zncc.weight) == 0
+    with torch.no_grad():  # and the ZNCC path is connected: a non-zero conv changes the estimate
+        grown.update.motion.zncc.weight.normal_(std=0.5)
+        assert not torch.equal(before, grown(left, right, iterations=3)['disparity'])
     with pytest.raises(ValueError, match='mismatched'):
         load_with_new_modules(str(path), dataclasses.replace(plain.cfg, hidden_dims=(8, 8, 8)), torch.device('cpu'))

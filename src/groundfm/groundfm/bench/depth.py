@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from groundfm.bench.results import THIS_PROJECT, Results
+from groundfm.depth.config import PRECISIONS
 
 SGBM = 'sgbm'
 
@@ -30,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--views', type=int, default=6, help='held-out sim views per house seed')
     parser.add_argument('--repeats', type=int, default=5, help='timed runs per pair for ms')
     parser.add_argument('--threads', type=int, default=2, help='CPU threads for torch and OpenCV')
-    parser.add_argument('--precision', default='auto', choices=('auto', 'fp32', 'bf16'),
+    parser.add_argument('--precision', default='auto', choices=PRECISIONS,
                         help="the model's arithmetic (auto: bf16 on CPUs with native bf16, else fp32)")
     parser.add_argument('--sgbm-only', action='store_true', help='skip the model (no weights needed)')
 

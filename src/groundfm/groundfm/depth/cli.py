@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from groundfm.depth.config import PRECISIONS
 from groundfm.depth.estimator import BACKENDS
 
 
@@ -28,7 +29,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument('--iterations', type=int, default=None, help='refinement iterations (model backend)')
     parser.add_argument('--threads', type=int, default=0, help='CPU threads (0 = library default)')
     parser.add_argument('--device', default='cpu', help="model backend's torch device: cpu, cuda[:N] or auto")
-    parser.add_argument('--precision', default='auto', choices=('auto', 'fp32', 'bf16'),
+    parser.add_argument('--precision', default='auto', choices=PRECISIONS,
                         help="model backend's arithmetic (auto: bf16 on CPUs with native bf16, else fp32)")
     parser.set_defaults(func=run)
     return parser

@@ -67,6 +67,8 @@ class StereoAdapterConfig:
             raise ValueError(f'iterations must be >= 0, got {self.iterations}')
         if self.zncc_window and (self.zncc_window < 8 or self.zncc_window % 4):
             raise ValueError(f'zncc_window must be 0 or a multiple of 4 >= 8, got {self.zncc_window}')
+        if self.zncc_sigma < 0:
+            raise ValueError(f'zncc_sigma must be >= 0 px, got {self.zncc_sigma}')
 
     def to_json(self) -> str:
         """The config as a JSON string (checkpoint metadata)."""
@@ -99,6 +101,8 @@ class StereoAdapterConfig:
         return cls(**kwargs)
 
 
+PRECISIONS = ('auto', 'fp32', 'bf16')  # model backend arithmetic; auto: bf16 on CPUs with native bf16, else fp32
+
 # Default weights shipped in models/ (resolved relative to the repository or the installed share folder).
 DEFAULT_WEIGHTS = 'stereo_adapter_small/model.safetensors'
 
@@ -119,6 +123,6 @@ DEPTH_PARAMETERS = (
     ParamSpec('pair_slop_s', 0.005, 'Largest left/right stamp difference paired as one frame [s]', 0.0, 1.0),
     ParamSpec('threads', 2, 'torch / OpenCV threads used by the worker', 1, 64, read_only=True),
     ParamSpec('device', 'cpu', "torch device of the model backend: 'cpu', 'cuda[:N]' or 'auto'", read_only=True),
-    ParamSpec('precision', 'auto', "model backend arithmetic: 'bf16', 'fp32' or 'auto' (bf16 on CPUs with native bf16)",
-              choices=('auto', 'fp32', 'bf16'), read_only=True),
+    ParamSpec('precision', 'auto', "Model backend arithmetic: 'auto' (bf16 on CPUs with native bf16, else fp32), "
+              "'fp32' or 'bf16'", choices=PRECISIONS, read_only=True),
 )

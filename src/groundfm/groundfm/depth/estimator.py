@@ -7,13 +7,16 @@ Backends: 'model' (StereoAdapter, safetensors weights) or 'sgbm' (OpenCV StereoS
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from groundfm.depth.config import DEFAULT_WEIGHTS
+from groundfm.depth.config import DEFAULT_WEIGHTS, PRECISIONS
+
+if TYPE_CHECKING:  # torch is imported lazily: the sgbm backend runs without it
+    import torch
 
 BACKENDS = ('model', 'sgbm')
-PRECISIONS = ('auto', 'fp32', 'bf16')
 
 
 @dataclass
@@ -90,7 +93,7 @@ def model_device(name: str):
     return device
 
 
-def model_precision(name: str, device) -> str:
+def model_precision(name: str, device: 'torch.device') -> str:
     """'fp32' or 'bf16' for the model backend: 'auto' is bf16 on a CPU with native bf16 (AVX512-BF16 or AMX) and
     fp32 elsewhere (emulated bf16 is slower; CUDA bf16 is untested here). ValueError for an unknown name."""
     import torch
@@ -99,7 +102,8 @@ def model_precision(name: str, device) -> str:
         raise ValueError(f'precision must be one of {", ".join(PRECISIONS)}, got {name!r}')
     if name != 'auto':
         return name
-    native = device.type == 'cpu' and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    probes = ('_is_avx512_bf16_supported', '_is_amx_tile_supported')  # private torch API: absent means no
+    native = device.type == 'cpu' and any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
     return 'bf16' if native else 'fp32'
 
 
@@ -111,7 +115,7 @@ class DepthEstimator:
                  precision: str = 'auto') -> None:
         if backend not in BACKENDS:
             raise ValueError(f'backend must be one of {", ".join(BACKENDS)}, got {backend!r}')
-        if precision not in PRECISIONS:
+        if precision not in PRECISIONS:  # checked for sgbm too, so a typo never waits for a backend switch
             raise ValueError(f'precision must be one of {", ".join(PRECISIONS)}, got {precision!r}')
         self.backend, self.iterations, self.max_disparity = backend, iterations, max_disparity
         self.precision: str | None = None  # the model backend's: 'fp32' or 'bf16'

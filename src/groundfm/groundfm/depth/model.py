@@ -80,9 +80,13 @@ def zncc_descriptors(images: Tensor, window: int, sigma: float) -> Tensor:
     The grey image is blurred by sigma and halved; the window x window [input px] patch around each 1/4-grid cell,
     sampled every 2 px, is flattened, its mean removed and its norm set to 1, so the dot product of a left and a
     right descriptor is their ZNCC: invariant to gain and offset, learned from no data. (Damping low-contrast
-    windows towards 0 made the winner-take-all match on the validation sets worse, so there is none.)
+    windows towards 0 made the winner-take-all match on the validation sets worse, so there is none.) They are
+    computed in fp32 under autocast too (bf16's 1-grey-level steps would swamp low-contrast windows); the cost volume
+    built from them then follows the caller's precision.
     """
-    with torch.autocast(images.device.type, enabled=False):  # fp32 even under bf16: low contrast needs it
+    if window < 8 or window % 4:
+        raise ValueError(f'window must be a multiple of 4 >= 8, got {window}')
+    with torch.autocast(images.device.type, enabled=False):  # descriptors in fp32 even under bf16: low contrast
         luma = torch.tensor((0.299, 0.587, 0.114), device=images.device).view(1, 3, 1, 1)
         grey = (images.float() * luma).sum(dim=1, keepdim=True)
         if sigma > 0:

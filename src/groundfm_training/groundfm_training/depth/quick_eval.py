@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from groundfm.depth.config import PRECISIONS
+
 FLYING_VAL_SEED = 900_000
 SIM_VAL_HOUSES = [7000, 7001, 7002]
 
@@ -64,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--sim-cache', default='runs/depth_sim_val.npz')
     p.add_argument('--motorcycle', action='store_true', help='also the benchmark pair (report only)')
     p.add_argument('--threads', type=int, default=1)
-    p.add_argument('--precision', default='fp32', choices=('auto', 'fp32', 'bf16'))
+    p.add_argument('--precision', default='fp32', choices=PRECISIONS,
+                   help='model arithmetic (fp32 by default, so records stay comparable with earlier ones)')
     p.add_argument('--log', default='runs/depth_quick_eval.jsonl')
     args = p.parse_args(argv)
     from groundfm.depth.estimator import DepthEstimator
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         for iterations in args.iterations:
             estimator = DepthEstimator('model', weights, iterations, max_disparity=192, threads=args.threads,
                                        precision=args.precision)
-            record = {'weights': weights, 'iterations': iterations,
+            record = {'weights': weights, 'iterations': iterations, 'precision': estimator.precision,
                       **{name: evaluate(estimator, pairs) for name, pairs in sets.items()}}
             print(json.dumps(record), flush=True)
             with open(args.log, 'a') as f:

@@ -83,8 +83,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--save-every', type=int, default=250)
     p.add_argument('--log-every', type=int, default=10)
     p.add_argument('--zncc-window', type=int, default=None,
-                   help="pretrain: the fixed ZNCC cost's window side [px] (0: none); from an --init without it, its "
-                        'conv starts at zero, so training starts from what --init computes')
+                   help="pretrain: the fixed ZNCC cost's window side [px] (0: none). With --init: omitted keeps the "
+                        "checkpoint's; from a checkpoint without it, its conv starts at zero, so training starts from "
+                        'what --init computes; a checkpoint with it cannot drop or change it')
     p.add_argument('--new-lr-scale', type=float, default=10.0,
                    help='pretrain with --init: learning rate factor of modules the checkpoint lacks (start at zero)')
     p.add_argument('--embed-dim', type=int, default=EncoderConfig().embed_dim)
@@ -192,6 +193,9 @@ def pretrain(args: argparse.Namespace, log: MetricLog, device: torch.device) -> 
     rng = np.random.default_rng(args.seed)
     if args.init:
         cfg, _ = read_metadata(args.init)
+        if args.zncc_window is not None and cfg.zncc_window and args.zncc_window != cfg.zncc_window:
+            raise SystemExit(f'error: --zncc-window {args.zncc_window}: {args.init} was trained with window '
+                             f'{cfg.zncc_window}; its ZNCC conv would read other descriptors')
         if args.zncc_window is not None:
             cfg = dataclasses.replace(cfg, zncc_window=args.zncc_window)
         model, new = load_with_new_modules(args.init, cfg, device)
@@ -216,16 +220,19 @@ def pretrain(args: argparse.Namespace, log: MetricLog, device: torch.device) -> 
     return model
 
 
-def load_with_new_modules(path: str, cfg: StereoAdapterConfig, device: torch.device) -> tuple[StereoAdapter, set[str]]:
+def load_with_new_modules(path: str | os.PathLike, cfg: StereoAdapterConfig,
+                          device: torch.device) -> tuple[StereoAdapter, set[str]]:
     """A model of cfg from a checkpoint of a config without some modules (the ZNCC conv when zncc_window is switched
     on): those start at zero, so the model computes exactly what the stored one did. Returns it and the new tensors'
-    names; any other difference is a ValueError naming it.
+    names; any other tensor difference is a ValueError naming it (settings that change no tensor, such as the ZNCC
+    window, are the caller's to check).
     """
     model = StereoAdapter(cfg)
+    expected = model.state_dict()
     tensors = read_tensors(path)
-    new = {name for name in model.state_dict() if name not in tensors and name.startswith(NEW_MODULE_PREFIXES)}
-    tensors.update({name: torch.zeros_like(model.state_dict()[name]) for name in new})
-    load_state_dict_strict(model, tensors, path)
+    new = {name for name in expected if name not in tensors and name.startswith(NEW_MODULE_PREFIXES)}
+    tensors.update({name: torch.zeros_like(expected[name]) for name in new})
+    load_state_dict_strict(model, tensors, str(path))
     return model.to(device), new
 
 
