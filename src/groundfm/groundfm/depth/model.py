@@ -64,7 +64,7 @@ def _linear_sample(values: Tensor, coords: Tensor) -> Tensor:
     """Sample rows of values (n, w) at fractional x coords (n, k) with linear interpolation; 0 outside [0, w-1]."""
     w = values.shape[1]
     x0 = torch.floor(coords)
-    frac = coords - x0
+    frac = (coords - x0).to(values.dtype)  # samples come out in the volume's dtype (bf16 under autocast)
     x0 = x0.long()
     out = 0
     for xi, weight in ((x0, 1 - frac), (x0 + 1, frac)):
