@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (the torch convention)
 
 from groundfm.depth.config import EncoderConfig, LoRAConfig, StereoAdapterConfig
-from groundfm.depth.model import CorrPyramid, StereoAdapter, convex_upsample, zncc_descriptors
+from groundfm.depth.model import CorrPyramid, StereoAdapter, best_match, convex_upsample, zncc_descriptors
 
 
 def tiny_config(**overrides) -> StereoAdapterConfig:
@@ -134,8 +134,60 @@ def test_zncc_cost_gets_its_own_motion_conv():
         zncc_descriptors(left, 10, 2.0)
 
 
+def smooth_rows(width: int, shift: float) -> torch.Tensor:
+    """(1, 8, 2, width) unit feature vectors varying smoothly along x, sampled at x + shift."""
+    x = torch.arange(width, dtype=torch.float32) + shift
+    freqs = torch.tensor([0.11, 0.23, 0.37, 0.53])
+    waves = torch.cat([torch.sin(freqs[:, None] * x), torch.cos(freqs[:, None] * x)])  # 8 w
+    return F.normalize(waves, dim=0).view(1, 8, 1, width).expand(1, 8, 2, width)
+
+
+@pytest.mark.parametrize('shift', [3.0, 5.5, 9.25])
+def test_best_match_finds_a_sub_pixel_shift_inside_the_disparity_range(shift):
+    w = 40
+    left, right = smooth_rows(w, 0.0), smooth_rows(w, shift)  # right(x) = left(x + shift): disparity = shift
+    volume = CorrPyramid(left, right, levels=1, radius=1)
+    scaled = CorrPyramid(left, right, levels=1, radius=1, scale=25.0)
+
+    found = best_match([volume], max_disparity=16)
+    inside = found[..., 12:]  # left pixels whose match lies in the right image
+
+    assert found.shape == (1, 1, 2, w) and not found.requires_grad
+    assert torch.allclose(inside, torch.full_like(inside, shift), atol=0.25)
+    torch.manual_seed(0)
+    noise = CorrPyramid(F.normalize(torch.randn(1, 8, 2, w), dim=1), F.normalize(torch.randn(1, 8, 2, w), dim=1),
+                        levels=1, radius=1)
+    mixed = best_match([volume, noise], 16)
+    assert torch.allclose(best_match([scaled, noise], 16), mixed, atol=1e-4), 'volumes are standardised first'
+    assert not torch.allclose(best_match([noise], 16), mixed, atol=0.25), 'and both count'
+    assert best_match([volume], max_disparity=2).max() <= 2.0 + 1e-6  # larger disparities never compete
+    assert best_match([volume], max_disparity=16).min() >= -0.5  # nor do right pixels right of the left pixel
+
+
+def test_refinement_can_start_from_the_best_match():
+    torch.manual_seed(0)
+    mono_start = StereoAdapter(tiny_config(zncc_window=16)).eval()
+    match_start = StereoAdapter(tiny_config(zncc_window=16, refine_from='matching')).eval()
+    match_start.load_state_dict(mono_start.state_dict())  # the same tensors: only the start differs
+    texture = torch.rand(1, 3, 32, 80) * 255
+    left, right = texture[..., 8:72], texture[..., 16:]  # left x matches right x - 8: disparity 8 px
+
+    with torch.no_grad():
+        mono = mono_start(left, right, iterations=0, return_sequence=True)
+        match_start.match.weight.zero_()  # untrained features would only add noise: a zero volume adds nothing
+        match_start.match.bias.zero_()
+        match = match_start(left, right, iterations=0, return_sequence=True)
+
+    assert torch.equal(mono['start'], mono['mono']) and torch.equal(match['mono'], mono['mono'])
+    assert torch.equal(match['disparity'], match['start'].clamp_min(0))
+    inside = match['start'][..., 8:24, 24:56]  # away from borders and the unmatched left band
+    assert (inside - 8).abs().median() < 1.0, 'the ZNCC volume alone finds an 8 px shift in random texture'
+    with pytest.raises(ValueError, match='refine_from'):
+        tiny_config(refine_from='zero')
+
+
 def test_config_round_trips_and_names_bad_fields():
-    cfg = tiny_config(iterations=5, zncc_window=12)
+    cfg = tiny_config(iterations=5, zncc_window=12, refine_from='matching')
 
     assert StereoAdapterConfig.from_json(cfg.to_json()) == cfg
     with pytest.raises(ValueError, match='heads'):

@@ -70,7 +70,8 @@ def test_both_stages_run_end_to_end(tmp_path):
 
     args = ['--out', str(tmp_path / 'pre'), '--steps', '3', '--batch', '1', '--crop', '64', '128', '--iters', '2',
             '--embed-dim', '32', '--depth', '2', '--sim-fraction', '0', '--save-every', '2']
-    assert main(['--stage', 'pretrain', *args]) == 0
+    assert main(['--stage', 'pretrain', *args, '--refine-from', 'matching']) == 0
+    assert load_checkpoint(tmp_path / 'pre' / 'model.safetensors').cfg.refine_from == 'matching'
     pairs = FlyingScenes(FlyingConfig(height=64, width=128, max_disparity=16), bank=[])
     samples = [pairs.sample(np.random.default_rng(i)) for i in range(2)]
     np.savez(tmp_path / 'unl.npz', left=np.stack([s[0] for s in samples]), right=np.stack([s[1] for s in samples]))

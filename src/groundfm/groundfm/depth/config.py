@@ -5,6 +5,10 @@ from dataclasses import asdict, dataclass, field, fields
 
 from groundfm.parameters import ParamSpec
 
+# Where the recurrent refinement starts: 'mono' = the mono head's expected disparity (the paper); 'matching' = the
+# winner-take-all match over the matching costs (IGEV-Stereo style: refinement then only corrects it).
+REFINE_STARTS = ('mono', 'matching')
+
 
 @dataclass(frozen=True)
 class EncoderConfig:
@@ -57,6 +61,7 @@ class StereoAdapterConfig:
     iterations: int = 8  # refinement iterations at run time (training may use more)
     zncc_window: int = 0  # side [input px] of a fixed grey-level ZNCC cost beside the learned one (0: none)
     zncc_sigma: float = 2.0  # Gaussian blur [input px] of the grey image before the ZNCC windows
+    refine_from: str = 'mono'  # where refinement starts: the mono head's disparity or the best match (REFINE_STARTS)
 
     def __post_init__(self) -> None:
         if self.max_disparity < 4:
@@ -69,6 +74,8 @@ class StereoAdapterConfig:
             raise ValueError(f'zncc_window must be 0 or a multiple of 4 >= 8, got {self.zncc_window}')
         if self.zncc_sigma < 0:
             raise ValueError(f'zncc_sigma must be >= 0 px, got {self.zncc_sigma}')
+        if self.refine_from not in REFINE_STARTS:
+            raise ValueError(f'refine_from must be one of {REFINE_STARTS}, got {self.refine_from!r}')
 
     def to_json(self) -> str:
         """The config as a JSON string (checkpoint metadata)."""

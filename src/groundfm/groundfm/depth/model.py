@@ -5,8 +5,10 @@ Pipeline (paper: arXiv 2509.16415; RAFT-Stereo: arXiv 2109.07547), all on the le
   2. mono head on the left 1/8 features: softmax over `mono_bins` disparity bins -> expected disparity, to 1/4;
   3. 1-D all-pairs correlation of the left/right 1/4 features, pooled into a `corr_levels` pyramid along the right
      image's x, looked up within `corr_radius` around x - d;
-  4. a 3-level ConvGRU (1/4, 1/8, 1/16; context from the left features) refines d, starting from the mono disparity;
-     only horizontal disparity exists here (the paper zeroes vertical flow, we never model it);
+  4. a 3-level ConvGRU (1/4, 1/8, 1/16; context from the left features) refines d, starting from the mono disparity
+     (the paper) or, with refine_from='matching', from the winner-take-all match over the correlation volumes (as
+     IGEV-Stereo, arXiv 2303.06615, starts from its cost volume); only horizontal disparity exists here (the paper
+     zeroes vertical flow, we never model it);
   5. convex 3x3 upsampling x4 of each estimate to input resolution.
 Deviations from the paper: the encoder is small and trained here (no Depth-Anything weights can be downloaded), its
 patch embedding is a conv stem (DPT-hybrid style), and a confidence head predicts P(|error| < 2 px).
@@ -104,6 +106,32 @@ def zncc_descriptors(images: Tensor, window: int, sigma: float) -> Tensor:
         patches = F.unfold(half, side, stride=2).view(n, side * side, h // 2, w // 2)
         patches = patches - patches.mean(dim=1, keepdim=True)
         return patches / (patches.norm(dim=1, keepdim=True) + 1e-2)
+
+
+def best_match(volumes: list[CorrPyramid], max_disparity: float) -> Tensor:
+    """Winner-take-all disparity (b, 1, h, w) [feature px] over the sum of level-0 correlation volumes.
+
+    Each volume is divided by its standard deviation per image first, so learned dot products and ZNCC scores count
+    alike; only right pixels 0..max_disparity [feature px] left of the left pixel compete; a parabola through the
+    best score and its two neighbours gives the sub-pixel offset. Not differentiable (a start for refinement).
+    """
+    b, h, w = volumes[0].shape
+    total = 0
+    for pyramid in volumes:
+        scores = pyramid.volume.detach().float().view(b, h * w * w)
+        total = total + scores / (scores.std(dim=1, keepdim=True) + 1e-6)
+    total = total.view(b, h, w, w)  # left x, right x
+    x = torch.arange(w, device=total.device)
+    gap = x.view(w, 1) - x.view(1, w)  # disparity of each (left x, right x) [feature px]
+    total = total.masked_fill(~((gap >= 0) & (gap <= max_disparity)), float('-inf'))
+    best = total.argmax(dim=-1, keepdim=True)  # right x
+    inner = best.clamp(1, w - 2)
+    below, peak, above = (total.gather(-1, inner + k) for k in (-1, 0, 1))
+    curvature = below - 2 * peak + above
+    fit = (best == inner) & torch.isfinite(below) & torch.isfinite(above) & (curvature < 0)
+    offset = torch.where(fit, 0.5 * (below - above) / torch.where(fit, curvature, -1.0), 0.0).clamp(-0.5, 0.5)
+    disparity = x.view(1, 1, w, 1) - (best + offset)  # b h w 1
+    return disparity.permute(0, 3, 1, 2).contiguous()
 
 
 def convex_upsample(disparity: Tensor, mask: Tensor, factor: int) -> Tensor:
@@ -225,8 +253,9 @@ class StereoAdapter(nn.Module):
         """left, right: RGB (b, 3, h, w) float in [0, 255] -> dict of (b, 1, h, w) tensors.
 
         disparity [input px, >= 0], mono [input px] and confidence [0, 1]; with return_sequence also 'sequence':
-        the upsampled estimate after each iteration (index 0 is the mono initialisation), for the sequence loss,
-        and 'correlation' (b, h/4, w/4, w/4): the level-0 volume on the padded 1/4 grid, for the matching loss.
+        the upsampled estimate after each iteration (index 0 is the mono estimate), for the sequence loss,
+        'correlation' (b, h/4, w/4, w/4): the level-0 volume on the padded 1/4 grid, for the matching loss, and
+        'start': where refinement started, upsampled (the mono estimate or the best match, per cfg.refine_from).
         """
         if left.shape != right.shape or left.ndim != 4 or left.shape[1] != 3:
             raise ValueError(f'left {tuple(left.shape)} and right {tuple(right.shape)} must both be (b, 3, h, w)')
@@ -255,9 +284,13 @@ class StereoAdapter(nn.Module):
         probs = torch.softmax(self.mono_head(f8[:b]), dim=1)  # b bins h8 w8 (1/8 keeps the head cheap)
         mono = (probs * self.mono_bins.view(1, -1, 1, 1)).sum(dim=1, keepdim=True)  # 1/4-grid px
         mono = F.interpolate(mono, size=f4.shape[-2:], mode='bilinear', align_corners=False)
-        disparity = mono.detach()
         sequence = [F.interpolate(mono * DOWNSAMPLE, scale_factor=DOWNSAMPLE, mode='bilinear', align_corners=False)]
-        up = sequence[0]
+        if self.cfg.refine_from == 'matching':
+            disparity = best_match([corr] + ([zncc] if zncc is not None else []), self.cfg.max_disparity / DOWNSAMPLE)
+            up = F.interpolate(disparity * DOWNSAMPLE, scale_factor=DOWNSAMPLE, mode='bilinear', align_corners=False)
+        else:
+            disparity, up = mono.detach(), sequence[0]
+        start = up
         for i in range(iterations):
             disparity = disparity.detach()
             fixed = zncc(disparity) if zncc is not None else None
@@ -277,6 +310,7 @@ class StereoAdapter(nn.Module):
         if return_sequence:
             out['sequence'] = [s[..., :h, :w] for s in sequence]
             out['correlation'] = corr.volume.view(b, *corr.shape[1:], -1)  # b h4 w4(left) w4(right), padded grid
+            out['start'] = start[..., :h, :w]
         return out
 
     def lora_layers(self) -> list[DynamicLoRALinear]:

@@ -3,7 +3,8 @@
   python -m groundfm_training.depth.diagnose models/stereo_adapter_small/model.safetensors --pair motorcycle_370x250
 
 On one pair with ground truth it reports, all as bad-2 (holes are errors) unless named otherwise:
-  per_iteration: the upsampled estimate after each refinement step (index 0 is the mono initialisation);
+  per_iteration: the upsampled estimate after each refinement step (index 0 is the mono estimate);
+  start: where refinement started (the mono estimate, or the best match with refine_from='matching');
   correlation_wta: winner-take-all over the level-0 correlation volume on the 1/4 grid (bad-4 = off by more than one
     feature pixel): how well the matching features alone find the match;
   by_disparity: bad-2 and mean signed error per GT-disparity quintile (a bias that changes sign with disparity
@@ -105,14 +106,18 @@ def diagnose(weights: str | None, left: np.ndarray, right: np.ndarray, gt: np.nd
 
     with torch.inference_mode():
         out = model(tensor(left), tensor(right), iterations=iterations, return_sequence=True)
-    sequence = [np.where(invalid_disparity(d, MAX_DISPARITY), np.nan, d).astype(np.float32)  # as the estimator
-                for d in (s[0, 0].numpy() for s in out['sequence'])]
+    def as_estimated(d: np.ndarray) -> np.ndarray:
+        return np.where(invalid_disparity(d, MAX_DISPARITY), np.nan, d).astype(np.float32)  # as the estimator
+
+    sequence = [as_estimated(s[0, 0].numpy()) for s in out['sequence']]
     height, width = gt.shape
     wta = correlation_wta(out['correlation'][0].numpy(), height, width)
     valid = np.isfinite(gt)
     final = sequence[-1]
     return {
         'weights': str(path),
+        'refine_from': model.cfg.refine_from,
+        'start_bad2': round(disparity_metrics(as_estimated(out['start'][0, 0].numpy()), gt)['bad2'], 4),
         'per_iteration_bad2': [round(disparity_metrics(s, gt)['bad2'], 4) for s in sequence],
         'final': {k: round(v, 4) for k, v in disparity_metrics(final, gt).items()},
         'correlation_wta': {'bad2': round(disparity_metrics(wta, gt)['bad2'], 4),

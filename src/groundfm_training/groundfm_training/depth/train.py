@@ -34,7 +34,7 @@ from groundfm.depth.checkpoint import (
     read_tensors,
     save_checkpoint,
 )
-from groundfm.depth.config import EncoderConfig, StereoAdapterConfig
+from groundfm.depth.config import REFINE_STARTS, EncoderConfig, StereoAdapterConfig
 from groundfm.depth.estimator import model_device
 from groundfm.depth.lora import lora_parameters
 from groundfm.depth.model import StereoAdapter
@@ -86,6 +86,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="pretrain: the fixed ZNCC cost's window side [px] (0: none). With --init: omitted keeps the "
                         "checkpoint's; from a checkpoint without it, its conv starts at zero, so training starts from "
                         'what --init computes; a checkpoint with it cannot drop or change it')
+    p.add_argument('--refine-from', choices=REFINE_STARTS, default=None,
+                   help="pretrain: where refinement starts (mono: the mono head; matching: the best match over the "
+                        "correlation volumes). With --init: omitted keeps the checkpoint's (no tensor changes)")
     p.add_argument('--new-lr-scale', type=float, default=10.0,
                    help='pretrain with --init: learning rate factor of modules the checkpoint lacks (start at zero)')
     p.add_argument('--embed-dim', type=int, default=EncoderConfig().embed_dim)
@@ -198,9 +201,12 @@ def pretrain(args: argparse.Namespace, log: MetricLog, device: torch.device) -> 
                              f'{cfg.zncc_window}; its ZNCC conv would read other descriptors')
         if args.zncc_window is not None:
             cfg = dataclasses.replace(cfg, zncc_window=args.zncc_window)
+        if args.refine_from is not None:
+            cfg = dataclasses.replace(cfg, refine_from=args.refine_from)
         model, new = load_with_new_modules(args.init, cfg, device)
     else:
         cfg = StereoAdapterConfig(max_disparity=args.max_disparity, zncc_window=args.zncc_window or 0,
+                                  refine_from=args.refine_from or 'mono',
                                   encoder=EncoderConfig(embed_dim=args.embed_dim, depth=args.depth,
                                                         out_indices=(args.depth // 2 - 1, args.depth - 1)))
         model, new = StereoAdapter(cfg).to(device), set()
