@@ -146,8 +146,8 @@ def smooth_rows(width: int, shift: float) -> torch.Tensor:
 def test_best_match_finds_a_sub_pixel_shift_inside_the_disparity_range(shift):
     w = 40
     left, right = smooth_rows(w, 0.0), smooth_rows(w, shift)  # right(x) = left(x + shift): disparity = shift
-    volume = CorrPyramid(left, right, levels=1, radius=1)
-    scaled = CorrPyramid(left, right, levels=1, radius=1, scale=25.0)
+    volume = CorrPyramid(left, right, levels=1, radius=1).volume.view(1, 2, w, w)
+    scaled = 25.0 * volume
 
     found = best_match([volume], max_disparity=16)
     inside = found[..., 12:]  # left pixels whose match lies in the right image
@@ -155,13 +155,14 @@ def test_best_match_finds_a_sub_pixel_shift_inside_the_disparity_range(shift):
     assert found.shape == (1, 1, 2, w) and not found.requires_grad
     assert torch.allclose(inside, torch.full_like(inside, shift), atol=0.25)
     torch.manual_seed(0)
-    noise = CorrPyramid(F.normalize(torch.randn(1, 8, 2, w), dim=1), F.normalize(torch.randn(1, 8, 2, w), dim=1),
-                        levels=1, radius=1)
+    noise = torch.einsum('bchx,bchy->bhxy', *F.normalize(torch.randn(2, 8, 2, w), dim=1).split(1))
     mixed = best_match([volume, noise], 16)
     assert torch.allclose(best_match([scaled, noise], 16), mixed, atol=1e-4), 'volumes are standardised first'
     assert not torch.allclose(best_match([noise], 16), mixed, atol=0.25), 'and both count'
     assert best_match([volume], max_disparity=2).max() <= 2.0 + 1e-6  # larger disparities never compete
     assert best_match([volume], max_disparity=16).min() >= -0.5  # nor do right pixels right of the left pixel
+    whole = best_match([volume], max_disparity=16, sub_pixel=False)
+    assert torch.equal(whole, whole.round()) and (whole[..., 12:] - shift).abs().max() <= 0.5
 
 
 def test_refinement_can_start_from_the_best_match():

@@ -108,28 +108,31 @@ def zncc_descriptors(images: Tensor, window: int, sigma: float) -> Tensor:
         return patches / (patches.norm(dim=1, keepdim=True) + 1e-2)
 
 
-def best_match(volumes: list[CorrPyramid], max_disparity: float) -> Tensor:
-    """Winner-take-all disparity (b, 1, h, w) [feature px] over the sum of level-0 correlation volumes.
+def best_match(volumes: list[Tensor], max_disparity: float, sub_pixel: bool = True) -> Tensor:
+    """Winner-take-all disparity (b, 1, h, w) [feature px] over the sum of correlation volumes (b, h, w left, w right).
 
     Each volume is divided by its standard deviation per image first, so learned dot products and ZNCC scores count
-    alike; only right pixels 0..max_disparity [feature px] left of the left pixel compete; a parabola through the
-    best score and its two neighbours gives the sub-pixel offset. Not differentiable (a start for refinement).
+    alike; only right pixels 0..max_disparity [feature px] left of the left pixel compete; with sub_pixel a parabola
+    through the best score and its two neighbours gives the sub-pixel offset. Not differentiable (a start for
+    refinement, or a diagnosis of the matching costs alone).
     """
-    b, h, w = volumes[0].shape
+    b, h, w, _ = volumes[0].shape
     total = 0
-    for pyramid in volumes:
-        scores = pyramid.volume.detach().float().view(b, h * w * w)
+    for volume in volumes:
+        scores = volume.detach().float().reshape(b, h * w * w)
         total = total + scores / (scores.std(dim=1, keepdim=True) + 1e-6)
-    total = total.view(b, h, w, w)  # left x, right x
+    total = total.view(b, h, w, w)
     x = torch.arange(w, device=total.device)
     gap = x.view(w, 1) - x.view(1, w)  # disparity of each (left x, right x) [feature px]
     total = total.masked_fill(~((gap >= 0) & (gap <= max_disparity)), float('-inf'))
     best = total.argmax(dim=-1, keepdim=True)  # right x
-    inner = best.clamp(1, w - 2)
-    below, peak, above = (total.gather(-1, inner + k) for k in (-1, 0, 1))
-    curvature = below - 2 * peak + above
-    fit = (best == inner) & torch.isfinite(below) & torch.isfinite(above) & (curvature < 0)
-    offset = torch.where(fit, 0.5 * (below - above) / torch.where(fit, curvature, -1.0), 0.0).clamp(-0.5, 0.5)
+    offset = torch.zeros_like(best, dtype=total.dtype)
+    if sub_pixel:
+        inner = best.clamp(1, w - 2)
+        below, peak, above = (total.gather(-1, inner + k) for k in (-1, 0, 1))
+        curvature = below - 2 * peak + above
+        fit = (best == inner) & torch.isfinite(below) & torch.isfinite(above) & (curvature < 0)
+        offset = torch.where(fit, 0.5 * (below - above) / torch.where(fit, curvature, -1.0), 0.0).clamp(-0.5, 0.5)
     disparity = x.view(1, 1, w, 1) - (best + offset)  # b h w 1
     return disparity.permute(0, 3, 1, 2).contiguous()
 
@@ -286,7 +289,8 @@ class StereoAdapter(nn.Module):
         mono = F.interpolate(mono, size=f4.shape[-2:], mode='bilinear', align_corners=False)
         sequence = [F.interpolate(mono * DOWNSAMPLE, scale_factor=DOWNSAMPLE, mode='bilinear', align_corners=False)]
         if self.cfg.refine_from == 'matching':
-            disparity = best_match([corr] + ([zncc] if zncc is not None else []), self.cfg.max_disparity / DOWNSAMPLE)
+            volumes = [p.volume.view(*p.shape, -1) for p in (corr, zncc) if p is not None]  # b h w(left) w(right)
+            disparity = best_match(volumes, self.cfg.max_disparity / DOWNSAMPLE)
             up = F.interpolate(disparity * DOWNSAMPLE, scale_factor=DOWNSAMPLE, mode='bilinear', align_corners=False)
         else:
             disparity, up = mono.detach(), sequence[0]

@@ -46,11 +46,13 @@ def correlation_wta(volume: np.ndarray, height: int, width: int, downsample: int
     Only right pixels at or left of the left pixel (disparity >= 0) compete; the result is on the 1/4 grid,
     repeated to input size, so it is quantised to `downsample` px.
     """
-    h4, w4, _ = volume.shape
-    x_left = np.arange(w4)[:, None]
-    x_right = np.arange(w4)[None, :]
-    scores = np.where(x_right <= x_left, volume, -np.inf)
-    disparity = (x_left[None, :, 0] - scores.argmax(axis=2)).astype(np.float32) * downsample
+    import torch
+
+    from groundfm.depth.model import best_match
+
+    w4 = volume.shape[1]
+    found = best_match([torch.from_numpy(np.ascontiguousarray(volume))[None]], max_disparity=w4, sub_pixel=False)
+    disparity = found[0, 0].numpy().astype(np.float32) * downsample
     full = np.repeat(np.repeat(disparity, downsample, axis=0), downsample, axis=1)
     return full[:height, :width]
 
